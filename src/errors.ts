@@ -1,0 +1,79 @@
+/**
+ * The one error family of pyro. Every failure a user can see is a PyroError
+ * with a stable `code` and, where there is one, a `hint` that names the fix.
+ * The CLI maps codes to exit codes once (see `exitCodeFor`); the MCP server
+ * maps them to tool errors.
+ */
+export const ErrorCodes = {
+  /** Bad arguments: the caller must change the call. */
+  UsageError: "usage_error",
+  /** An environment name that is not in the catalog. */
+  UnknownEnvironment: "unknown_environment",
+  /** Something the host needs (QEMU, mmdebstrap, …) is missing. */
+  HostRequirementMissing: "host_requirement_missing",
+  /** Building or pulling an environment failed. */
+  EnvironmentBuildFailed: "environment_build_failed",
+  /** Another process holds a lock we need and did not release it in time. */
+  Busy: "busy",
+  /** QEMU would not start, or the guest died while booting. */
+  VmBootFailed: "vm_boot_failed",
+  /** The guest agent did not answer in time. */
+  VmBootTimeout: "vm_boot_timeout",
+  /** The VM went away underneath an operation. */
+  VmDied: "vm_died",
+  /** The guest sent something that breaks the protocol; the connection is dropped. */
+  GuestProtocolError: "guest_protocol_error",
+  /** The guest agent refused or failed an operation. */
+  GuestError: "guest_error",
+  /** A limit (running VMs, sizes) was reached. */
+  LimitExceeded: "limit_exceeded",
+  /** Anything we did not anticipate. */
+  Internal: "internal_error",
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface PyroErrorOptions {
+  hint?: string;
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class PyroError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: PyroErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "PyroError";
+    this.code = code;
+    this.hint = options.hint;
+    this.details = options.details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; hint?: string; details?: Record<string, unknown> } {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.hint === undefined ? {} : { hint: this.hint }),
+      ...(this.details === undefined ? {} : { details: this.details }),
+    };
+  }
+}
+
+export function isPyroError(error: unknown): error is PyroError {
+  return error instanceof PyroError;
+}
+
+/** Wrap anything thrown into a PyroError, keeping PyroErrors as they are. */
+export function toPyroError(error: unknown): PyroError {
+  if (error instanceof PyroError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new PyroError(ErrorCodes.Internal, message, { cause: error });
+}
+
+/** Exit codes of the CLI (contract §11): 2 for usage errors, 1 for any other failure. */
+export function exitCodeFor(error: PyroError): number {
+  return error.code === ErrorCodes.UsageError ? 2 : 1;
+}

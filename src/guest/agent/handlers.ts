@@ -1,0 +1,392 @@
+/**
+ * One handler per protocol op. A handler gets the request args, a context to
+ * stream Data frames back, and a channel object whose callbacks it fills in to
+ * receive Data/Eof/Cancel from the host. Its resolved value is the response.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Stream } from "../../protocol/frames.js";
+import {
+  PROTOCOL_VERSION,
+  type ExecArgs,
+  type ExecResult,
+  type HelloResult,
+  type ReadFileArgs,
+  type ReadFileResult,
+  type TarArgs,
+  type TarResult,
+  type WriteFileArgs,
+  type WriteFileResult,
+} from "../../protocol/messages.js";
+import { VERSION as AGENT_VERSION } from "../../version.js";
+
+export interface ChannelContext {
+  /** Send bytes to the host on this channel; false means "wait for onDrain". */
+  send(stream: Stream, bytes: Buffer): boolean;
+  sendEof(stream: Stream): void;
+  onDrain(resume: () => void): void;
+  /** Account bytes received from the host that are not yet written locally. */
+  inputQueued(bytes: number): void;
+  inputDone(bytes: number): void;
+}
+
+export interface ChannelHooks {
+  onData(stream: Stream, bytes: Buffer): void;
+  onEof(stream: Stream): void;
+  onCancel(): void;
+}
+
+export type Handler = (
+  args: Record<string, unknown>,
+  ctx: ChannelContext,
+  hooks: ChannelHooks,
+) => Promise<unknown>;
+
+class OpError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024;
+/** After the process exits, how long to wait for its pipes to close (a background child may hold them). */
+const PIPE_GRACE_MS = 1000;
+
+const BASE_ENV: Record<string, string> = {
+  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  HOME: "/root",
+  LANG: "C.UTF-8",
+  USER: "root",
+  LOGNAME: "root",
+};
+
+function str(value: unknown, name: string): string {
+  if (typeof value !== "string" || value.length === 0) {
+    throw new OpError("bad_args", `${name} must be a non-empty string`);
+  }
+  return value;
+}
+
+function optNumber(value: unknown, name: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new OpError("bad_args", `${name} must be a non-negative number`);
+  }
+  return value;
+}
+
+async function hello(): Promise<HelloResult> {
+  return {
+    protocol_version: PROTOCOL_VERSION,
+    agent_version: AGENT_VERSION,
+    kernel_release: os.release(),
+    uptime_seconds: os.uptime(),
+  };
+}
+
+/**
+ * Pump a child's output stream to the host, bounded, honouring backpressure.
+ * Bytes past the bound are read and dropped so the child never blocks on a full pipe.
+ */
+function pump(
+  source: NodeJS.ReadableStream & { pause(): void; resume(): void },
+  stream: Stream,
+  ctx: ChannelContext,
+  maxBytes: number,
+  onTruncate: () => void,
+): void {
+  let sent = 0;
+  source.on("data", (chunk: Buffer) => {
+    if (sent >= maxBytes) return;
+    const room = maxBytes - sent;
+    const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    if (piece.length < chunk.length) onTruncate();
+    sent += piece.length;
+    if (!ctx.send(stream, piece)) {
+      source.pause();
+      ctx.onDrain(() => source.resume());
+    }
+  });
+}
+
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
+async function exec(
+  rawArgs: Record<string, unknown>,
+  ctx: ChannelContext,
+  hooks: ChannelHooks,
+): Promise<ExecResult> {
+  const args = rawArgs as unknown as ExecArgs;
+  if (!Array.isArray(args.argv) || args.argv.length === 0) {
+    throw new OpError("bad_args", "argv must be a non-empty array of strings");
+  }
+  const argv = args.argv.map((a, i) => str(a, `argv[${i}]`));
+  const cwd = args.cwd ?? "/";
+  const timeoutMs = optNumber(args.timeout_ms, "timeout_ms");
+  const maxOutput = optNumber(args.max_output_bytes, "max_output_bytes") ?? DEFAULT_MAX_OUTPUT;
+  const env = { ...BASE_ENV, ...(args.env ?? {}) };
+  if (!fs.existsSync(cwd) || !fs.statSync(cwd).isDirectory()) {
+    throw new OpError("cwd_not_found", `working directory ${cwd} does not exist in the guest`);
+  }
+
+  const started = Date.now();
+  // detached: the command leads its own process group, so a timeout kills all of it.
+  const child = spawn(argv[0]!, argv.slice(1), {
+    cwd,
+    env,
+    detached: true,
+    stdio: [args.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],
+  });
+
+  let timedOut = false;
+  const truncated = { stdout: false, stderr: false };
+  pump(child.stdout!, Stream.Stdout, ctx, maxOutput, () => (truncated.stdout = true));
+  pump(child.stderr!, Stream.Stderr, ctx, maxOutput, () => (truncated.stderr = true));
+
+  if (child.stdin) {
+    child.stdin.on("error", () => {});
+    hooks.onData = (_stream, bytes) => {
+      ctx.inputQueued(bytes.length);
+      child.stdin!.write(bytes, () => ctx.inputDone(bytes.length));
+    };
+    hooks.onEof = () => child.stdin!.end();
+  }
+  hooks.onCancel = () => killGroup(child);
+
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          killGroup(child);
+        }, timeoutMs);
+
+  return new Promise<ExecResult>((resolve) => {
+    let spawnError: NodeJS.ErrnoException | undefined;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let openPipes = 2;
+    let grace: NodeJS.Timeout | undefined;
+
+    const finish = () => {
+      if (timer) clearTimeout(timer);
+      if (grace) clearTimeout(grace);
+      child.stdout!.destroy();
+      child.stderr!.destroy();
+      if (spawnError) {
+        const message =
+          spawnError.code === "ENOENT"
+            ? `pyro-agent: ${argv[0]}: command not found\n`
+            : `pyro-agent: ${argv[0]}: ${spawnError.message}\n`;
+        ctx.send(Stream.Stderr, Buffer.from(message));
+      }
+      const code = spawnError
+        ? spawnError.code === "ENOENT"
+          ? 127
+          : 126
+        : (exit?.code ?? 128 + signalNumber(exit?.signal));
+      resolve({
+        exit_code: code,
+        signal: exit?.signal ?? null,
+        timed_out: timedOut,
+        stdout_truncated: truncated.stdout,
+        stderr_truncated: truncated.stderr,
+        duration_ms: Date.now() - started,
+      });
+    };
+    const maybeFinish = () => {
+      if (spawnError || (exit && openPipes === 0)) finish();
+    };
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      spawnError = error;
+      maybeFinish();
+    });
+    child.on("exit", (code, signal) => {
+      exit = { code, signal };
+      // A background process may keep the pipes open forever: do not wait for it.
+      grace = setTimeout(finish, PIPE_GRACE_MS);
+      maybeFinish();
+    });
+    for (const pipe of [child.stdout!, child.stderr!]) {
+      pipe.on("close", () => {
+        openPipes -= 1;
+        maybeFinish();
+      });
+      pipe.on("data", () => grace?.refresh());
+    }
+  });
+}
+
+function signalNumber(signal: NodeJS.Signals | null | undefined): number {
+  if (!signal) return 0;
+  return os.constants.signals[signal] ?? 0;
+}
+
+async function readFile(rawArgs: Record<string, unknown>, ctx: ChannelContext): Promise<ReadFileResult> {
+  const args = rawArgs as unknown as ReadFileArgs;
+  const filePath = str(args.path, "path");
+  const maxBytes = optNumber(args.max_bytes, "max_bytes") ?? Number.MAX_SAFE_INTEGER;
+  const handle = await openOrExplain(filePath, "r");
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new OpError("not_a_file", `${filePath} is not a regular file`);
+    const buffer = Buffer.allocUnsafe(64 * 1024);
+    let sent = 0;
+    while (sent < maxBytes) {
+      const want = Math.min(buffer.length, maxBytes - sent);
+      const { bytesRead } = await handle.read(buffer, 0, want, null);
+      if (bytesRead === 0) break;
+      sent += bytesRead;
+      if (!ctx.send(Stream.Stdout, Buffer.from(buffer.subarray(0, bytesRead)))) {
+        await new Promise<void>((resume) => ctx.onDrain(resume));
+      }
+    }
+    return { size: stat.size, truncated: sent < stat.size };
+  } finally {
+    await handle.close();
+  }
+}
+
+async function openOrExplain(filePath: string, flags: string): Promise<fs.promises.FileHandle> {
+  try {
+    return await fs.promises.open(filePath, flags);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new OpError("not_found", `${filePath} does not exist`);
+    if (code === "EISDIR") throw new OpError("not_a_file", `${filePath} is a directory`);
+    throw error;
+  }
+}
+
+async function writeFile(
+  rawArgs: Record<string, unknown>,
+  ctx: ChannelContext,
+  hooks: ChannelHooks,
+): Promise<WriteFileResult> {
+  const args = rawArgs as unknown as WriteFileArgs;
+  const filePath = str(args.path, "path");
+  const dir = path.dirname(filePath);
+  if (args.parents) await fs.promises.mkdir(dir, { recursive: true });
+  // Write beside the target and rename: a reader never sees a half-written file.
+  const tmp = path.join(dir, `.pyro-tmp-${randomBytes(6).toString("hex")}`);
+  const handle = await openOrExplain(tmp, "wx");
+  let written = 0;
+  let chain: Promise<unknown> = Promise.resolve();
+  let failed: unknown;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      hooks.onData = (_stream, bytes) => {
+        ctx.inputQueued(bytes.length);
+        chain = chain.then(async () => {
+          try {
+            if (failed === undefined) await handle.write(bytes);
+            written += bytes.length;
+          } catch (error) {
+            failed = error;
+          } finally {
+            ctx.inputDone(bytes.length);
+          }
+        });
+      };
+      hooks.onEof = () => {
+        chain.then(() => (failed === undefined ? resolve() : reject(failed)), reject);
+      };
+      hooks.onCancel = () => reject(new OpError("cancelled", "write cancelled by host"));
+    });
+    await handle.sync();
+    await handle.chmod(args.mode ?? 0o644);
+    await handle.close();
+    await fs.promises.rename(tmp, filePath);
+    return { bytes_written: written };
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await fs.promises.rm(tmp, { force: true });
+    throw error;
+  }
+}
+
+/** Pack a directory with the guest's own tar and stream it to the host. */
+async function tarOut(rawArgs: Record<string, unknown>, ctx: ChannelContext, hooks: ChannelHooks): Promise<TarResult> {
+  const dir = str((rawArgs as unknown as TarArgs).path, "path");
+  if (!fs.existsSync(dir)) throw new OpError("not_found", `${dir} does not exist`);
+  const child = spawn("tar", ["-C", dir, "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
+  let bytes = 0;
+  const errors: Buffer[] = [];
+  hooks.onCancel = () => child.kill("SIGKILL");
+  child.stdout.on("data", (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (!ctx.send(Stream.Stdout, chunk)) {
+      child.stdout.pause();
+      ctx.onDrain(() => child.stdout.resume());
+    }
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    if (errors.length < 16) errors.push(chunk);
+  });
+  const code = await childExit(child);
+  if (code !== 0) {
+    throw new OpError("tar_failed", `tar exited ${code}: ${Buffer.concat(errors).toString().slice(0, 2000)}`);
+  }
+  return { bytes };
+}
+
+/** Unpack a tar stream from the host into a directory with the guest's own tar. */
+async function tarIn(rawArgs: Record<string, unknown>, ctx: ChannelContext, hooks: ChannelHooks): Promise<TarResult> {
+  const dir = str((rawArgs as unknown as TarArgs).path, "path");
+  await fs.promises.mkdir(dir, { recursive: true });
+  const child = spawn("tar", ["-C", dir, "-xpf", "-"], { stdio: ["pipe", "ignore", "pipe"] });
+  let bytes = 0;
+  const errors: Buffer[] = [];
+  child.stdin.on("error", () => {});
+  child.stderr.on("data", (chunk: Buffer) => {
+    if (errors.length < 16) errors.push(chunk);
+  });
+  hooks.onData = (_stream, chunk) => {
+    bytes += chunk.length;
+    ctx.inputQueued(chunk.length);
+    child.stdin.write(chunk, () => ctx.inputDone(chunk.length));
+  };
+  hooks.onEof = () => child.stdin.end();
+  hooks.onCancel = () => child.kill("SIGKILL");
+  const code = await childExit(child);
+  if (code !== 0) {
+    throw new OpError("tar_failed", `tar exited ${code}: ${Buffer.concat(errors).toString().slice(0, 2000)}`);
+  }
+  return { bytes };
+}
+
+function childExit(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve(code ?? 128 + signalNumber(signal)));
+  });
+}
+
+async function sync(): Promise<Record<string, never>> {
+  await childExit(spawn("sync", [], { stdio: "ignore" }));
+  return {};
+}
+
+export const handlers: Record<string, Handler> = {
+  hello,
+  exec,
+  read_file: readFile,
+  write_file: writeFile,
+  tar_out: tarOut,
+  tar_in: tarIn,
+  sync,
+};
+
+export { OpError };

@@ -1,0 +1,39 @@
+/**
+ * The pyro guest agent: runs inside the VM (started by /opt/pyro/init) and
+ * serves the framed protocol of src/protocol over a virtio-serial port.
+ * Bundled into one file with no dependencies besides Node itself.
+ */
+import fs from "node:fs";
+import { AgentServer } from "./server.js";
+
+const PORT_NAME = "org.pyro.agent";
+
+/** The device of our virtio-serial port. No udev in the guest, so no /dev/virtio-ports symlinks: ask sysfs. */
+function findPort(): string {
+  if (process.env.PYRO_AGENT_PORT) return process.env.PYRO_AGENT_PORT;
+  const sysfs = "/sys/class/virtio-ports";
+  for (const entry of fs.readdirSync(sysfs)) {
+    try {
+      if (fs.readFileSync(`${sysfs}/${entry}/name`, "utf8").trim() === PORT_NAME) return `/dev/${entry}`;
+    } catch {
+      // a port without a name
+    }
+  }
+  throw new Error(`no virtio-serial port named ${PORT_NAME}`);
+}
+
+function main(): void {
+  // virtio-serial ports accept a single open, so one fd serves both directions.
+  const fd = fs.openSync(findPort(), "r+");
+  const input = fs.createReadStream("", { fd, autoClose: false, highWaterMark: 64 * 1024 });
+  const output = fs.createWriteStream("", { fd, autoClose: false });
+  const server = new AgentServer(input, output);
+  server.on("fatal", (error: Error) => {
+    // A broken stream cannot be resynchronised; init restarts us with a fresh port.
+    process.stderr.write(`pyro-agent: ${error.message}\n`);
+    process.exit(1);
+  });
+  server.start();
+}
+
+main();

@@ -1,0 +1,94 @@
+/**
+ * Operations the guest agent serves, with their arguments and results.
+ * Shared by the host client and the agent so both sides agree on shapes.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+export interface HelloResult {
+  protocol_version: number;
+  agent_version: string;
+  kernel_release: string;
+  /** Seconds since the guest kernel booted, as the guest sees it. */
+  uptime_seconds: number;
+}
+
+export interface ExecArgs {
+  /** argv; argv[0] is looked up on PATH. */
+  argv: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Kill the whole process group after this long. */
+  timeout_ms?: number;
+  /** Stop forwarding a stream after this many bytes (the process keeps running). */
+  max_output_bytes?: number;
+  /** When true the host sends stdin as Data frames followed by Eof; otherwise stdin is empty. */
+  stdin?: boolean;
+}
+
+export interface ExecResult {
+  exit_code: number;
+  /** Set when the process died of a signal. */
+  signal: string | null;
+  timed_out: boolean;
+  stdout_truncated: boolean;
+  stderr_truncated: boolean;
+  /** Guest-side wall time of the command. */
+  duration_ms: number;
+}
+
+export interface ReadFileArgs {
+  path: string;
+  max_bytes?: number;
+}
+
+export interface ReadFileResult {
+  size: number;
+  truncated: boolean;
+}
+
+export interface WriteFileArgs {
+  path: string;
+  mode?: number;
+  /** Create missing parent directories. */
+  parents?: boolean;
+}
+
+export interface WriteFileResult {
+  bytes_written: number;
+}
+
+export interface TarArgs {
+  /** Directory to pack from (tar_out) or unpack into (tar_in). */
+  path: string;
+}
+
+export interface TarResult {
+  bytes: number;
+}
+
+export interface OpMap {
+  hello: { args: Record<string, never>; result: HelloResult };
+  exec: { args: ExecArgs; result: ExecResult };
+  read_file: { args: ReadFileArgs; result: ReadFileResult };
+  write_file: { args: WriteFileArgs; result: WriteFileResult };
+  tar_out: { args: TarArgs; result: TarResult };
+  tar_in: { args: TarArgs; result: TarResult };
+  sync: { args: Record<string, never>; result: Record<string, never> };
+}
+
+export type OpName = keyof OpMap;
+
+export interface RequestMessage {
+  op: string;
+  args: Record<string, unknown>;
+}
+
+export type ResponseMessage =
+  | { ok: true; result: Record<string, unknown> }
+  | { ok: false; error: { code: string; message: string } };
+
+export interface ReadyEvent {
+  type: "ready";
+  agent_version: string;
+}

@@ -1,0 +1,239 @@
+/**
+ * One microVM: a qcow2 overlay over a read-only base, a QEMU process, the
+ * guest agent connection and QMP. `MicroVm.boot` returns once the agent
+ * answers; `destroy` stops QEMU and removes every host-side file.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { ensurePrivateDir } from "../config/paths.js";
+import { ErrorCodes, PyroError } from "../errors.js";
+import { AgentClient } from "../guest/client.js";
+import type { HelloResult } from "../protocol/messages.js";
+import { runCommand } from "../util/process.js";
+import { silentProgress, type ProgressFn } from "../util/progress.js";
+import { findExecutable } from "../util/which.js";
+import { buildQemuArgs, type Accel } from "./qemu.js";
+import { QmpClient } from "./qmp.js";
+import { killQemu, writeRecord, type VmRecord } from "./registry.js";
+
+export interface BootImages {
+  kernel: string;
+  initrd: string;
+  /** qcow2 base of the root filesystem (read-only, shared). */
+  rootBase: string;
+  /** ext4 image mounted read-only at /opt/pyro. */
+  runtimeDisk: string;
+}
+
+export interface BootOptions {
+  vmsDir: string;
+  qemuBinary: string;
+  images: BootImages;
+  accel: Accel;
+  vcpus: number;
+  memMib: number;
+  /** Give up if the agent has not answered by then. */
+  bootTimeoutMs: number;
+  /** The QEMU dies with this process (parent-death signal). */
+  ephemeral: boolean;
+  progress?: ProgressFn;
+}
+
+/** Unix socket paths are limited to 108 bytes. */
+const MAX_SOCKET_PATH = 100;
+const STDERR_TAIL_BYTES = 8192;
+
+export class MicroVm {
+  private exited: Promise<void>;
+  private exitInfo: { code: number | null; signal: string | null } | undefined;
+  private stderrTail = "";
+  private destroyed = false;
+  agent!: AgentClient;
+  hello!: HelloResult;
+  bootMs = 0;
+
+  private constructor(
+    readonly id: string,
+    readonly dir: string,
+    private readonly child: ChildProcess,
+  ) {
+    this.exited = new Promise((resolve) => {
+      child.on("exit", (code, signal) => {
+        this.exitInfo = { code, signal };
+        resolve();
+      });
+    });
+    child.stderr?.on("data", (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_TAIL_BYTES);
+    });
+  }
+
+  get consoleLog(): string {
+    return path.join(this.dir, "console.log");
+  }
+
+  get running(): boolean {
+    return this.exitInfo === undefined;
+  }
+
+  static async boot(options: BootOptions): Promise<MicroVm> {
+    const progress = options.progress ?? silentProgress;
+    const id = `vm_${randomBytes(6).toString("hex")}`;
+    const dir = path.join(ensurePrivateDir(options.vmsDir), id);
+    const agentSocket = path.join(dir, "agent.sock");
+    if (agentSocket.length > MAX_SOCKET_PATH) {
+      throw new PyroError(ErrorCodes.UsageError, `state directory path is too long for unix sockets: ${dir}`, {
+        hint: "set PYRO_HOME to a shorter path",
+      });
+    }
+    ensurePrivateDir(dir);
+    const record: VmRecord = { id, dir, owner_pid: process.pid, qemu_pid: null, created_at: new Date().toISOString() };
+    writeRecord(record);
+    const started = Date.now();
+    const overlay = path.join(dir, "root.qcow2");
+    await runCommand("qemu-img", ["create", "-q", "-f", "qcow2", "-b", options.images.rootBase, "-F", "qcow2", overlay], {
+      errorCode: ErrorCodes.VmBootFailed,
+    });
+    const qemuArgs = buildQemuArgs({
+      accel: options.accel,
+      vcpus: options.vcpus,
+      memMib: options.memMib,
+      kernel: options.images.kernel,
+      initrd: options.images.initrd,
+      kernelArgs: [],
+      disks: [
+        { path: overlay, format: "qcow2", readonly: false },
+        { path: options.images.runtimeDisk, format: "raw", readonly: true },
+      ],
+      agentSocket,
+      qmpSocket: path.join(dir, "qmp.sock"),
+      console: path.join(dir, "console.log"),
+    });
+    const setpriv = options.ephemeral ? findExecutable("setpriv") : undefined;
+    const [command, args] = setpriv
+      ? [setpriv, ["--pdeathsig", "KILL", "--", options.qemuBinary, ...qemuArgs]]
+      : [options.qemuBinary, qemuArgs];
+    progress(`booting ${id} (${options.accel})`);
+    const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"], detached: !options.ephemeral });
+    const vm = new MicroVm(id, dir, child);
+    child.on("error", () => {});
+    if (child.pid !== undefined) writeRecord({ ...record, qemu_pid: child.pid });
+    try {
+      vm.agent = await vm.connectAgent(agentSocket, started + options.bootTimeoutMs);
+      vm.hello = await vm.withDeadline(vm.agent.hello(), started + options.bootTimeoutMs, "the guest agent to answer");
+      vm.bootMs = Date.now() - started;
+      progress(`${id} ready in ${(vm.bootMs / 1000).toFixed(1)}s`);
+      return vm;
+    } catch (error) {
+      await vm.destroy();
+      throw error;
+    }
+  }
+
+  /** Retry connecting to QEMU's agent socket until it is there or QEMU is gone. */
+  private async connectAgent(socketPath: string, deadline: number): Promise<AgentClient> {
+    while (true) {
+      if (!this.running) throw this.bootFailure("QEMU exited while starting");
+      try {
+        return await AgentClient.connectUnix(socketPath);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== "ENOENT" && code !== "ECONNREFUSED") throw error;
+      }
+      if (Date.now() > deadline) throw this.bootTimeout("QEMU's agent socket");
+      await sleep(20);
+    }
+  }
+
+  private async withDeadline<T>(promise: Promise<T>, deadline: number, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(this.bootTimeout(what)), Math.max(0, deadline - Date.now()));
+    });
+    const died = this.exited.then(() => {
+      throw this.bootFailure("the VM stopped while booting");
+    });
+    try {
+      return await Promise.race([promise, timeout, died]);
+    } catch (error) {
+      if (error instanceof PyroError && error.code === ErrorCodes.VmDied && !this.running) {
+        throw this.bootFailure("the VM stopped while booting");
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private bootFailure(reason: string): PyroError {
+    return new PyroError(ErrorCodes.VmBootFailed, `${reason}${this.diagnostics()}`, {
+      hint: "run `pyro doctor` to check QEMU and acceleration",
+    });
+  }
+
+  private bootTimeout(what: string): PyroError {
+    return new PyroError(ErrorCodes.VmBootTimeout, `timed out waiting for ${what}${this.diagnostics()}`, {
+      hint: "run `pyro doctor`; under software emulation boots are slow, so a larger --timeout may help",
+    });
+  }
+
+  private diagnostics(): string {
+    const parts: string[] = [];
+    if (this.exitInfo) parts.push(`QEMU exit ${this.exitInfo.code ?? this.exitInfo.signal}`);
+    if (this.stderrTail.trim()) parts.push(`QEMU said: ${this.stderrTail.trim().split("\n").slice(-5).join(" | ")}`);
+    const console = tail(this.consoleLog, 2048).trim();
+    if (console) parts.push(`guest console: ${console.split("\n").slice(-8).join(" | ")}`);
+    return parts.length ? ` (${parts.join("; ")})` : "";
+  }
+
+  /** Stop QEMU (gracefully through QMP if it answers quickly) and remove the VM directory. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.agent?.close();
+    if (this.running) {
+      await this.quitViaQmp().catch(() => {});
+      await Promise.race([this.exited, sleep(2000)]);
+    }
+    if (this.running) {
+      killQemu(this.child.pid ?? null, this.dir);
+      await Promise.race([this.exited, sleep(5000)]);
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async quitViaQmp(): Promise<void> {
+    const socket = path.join(this.dir, "qmp.sock");
+    const qmp = await Promise.race([QmpClient.connect(socket), sleep(1000).then(() => undefined)]);
+    if (!qmp) return;
+    try {
+      await Promise.race([qmp.execute("quit"), sleep(1000)]);
+    } finally {
+      qmp.close();
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function tail(file: string, bytes: number): string {
+  try {
+    const fd = fs.openSync(file, "r");
+    try {
+      const size = fs.fstatSync(fd).size;
+      const length = Math.min(size, bytes);
+      const buffer = Buffer.alloc(length);
+      fs.readSync(fd, buffer, 0, length, size - length);
+      return buffer.toString("utf8");
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return "";
+  }
+}
+

@@ -1,0 +1,35 @@
+/**
+ * How command output appears in payloads: a UTF-8 string when the bytes are
+ * valid UTF-8, otherwise base64 with `*_encoding: "base64"`, so binary and
+ * non-UTF-8 output survive JSON exactly.
+ */
+export type OutputEncoding = "utf-8" | "base64";
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+export function encodeOutput(bytes: Buffer): { text: string; encoding: OutputEncoding } {
+  try {
+    return { text: strictUtf8.decode(bytes), encoding: "utf-8" };
+  } catch {
+    return { text: bytes.toString("base64"), encoding: "base64" };
+  }
+}
+
+/** Quote one argument for sh: 'it'\''s'. */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`;
+}
+
+/**
+ * A command as the user gave it, as the argv the guest runs: one string is a
+ * shell command line (`sh -lc "…"`); several are an argv, quoted so the shell
+ * passes each word through exactly.
+ */
+export function toShellArgv(command: string | string[]): string[] {
+  const words = typeof command === "string" ? [command] : command;
+  if (words.length === 0 || (words.length === 1 && words[0]!.trim() === "")) {
+    throw new Error("empty command");
+  }
+  const line = words.length === 1 ? words[0]! : words.map(shellQuote).join(" ");
+  return ["sh", "-lc", line];
+}

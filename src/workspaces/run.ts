@@ -1,0 +1,99 @@
+/**
+ * One-shot runs (contract §3): boot a fresh VM, run one command, stream its
+ * output, delete the VM. The VM dies with this process if it is killed.
+ */
+import { ErrorCodes, PyroError } from "../errors.js";
+import { DEFAULT_MAX_OUTPUT_BYTES } from "../guest/client.js";
+import { DEFAULT_ENVIRONMENT } from "../environments/catalog.js";
+import { encodeOutput, toShellArgv, type OutputEncoding } from "./output.js";
+import { DEFAULT_MEM_MIB, DEFAULT_VCPUS, launchVm, type LaunchContext } from "./launch.js";
+
+export const DEFAULT_EXEC_TIMEOUT_SECONDS = 30;
+
+export interface RunOptions {
+  environment?: string;
+  /** A shell command line, or an argv. */
+  command: string | string[];
+  vcpuCount?: number;
+  memMib?: number;
+  timeoutSeconds?: number;
+  env?: Record<string, string>;
+  maxOutputBytes?: number;
+  onStdout?: (bytes: Buffer) => void;
+  onStderr?: (bytes: Buffer) => void;
+}
+
+export interface RunResult {
+  environment: string;
+  command: string[];
+  exit_code: number;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  stdout_encoding: OutputEncoding;
+  stderr_encoding: OutputEncoding;
+  timed_out: boolean;
+  truncated: boolean;
+  stdout_truncated: boolean;
+  stderr_truncated: boolean;
+  duration_ms: number;
+  boot_ms: number;
+  total_ms: number;
+  accel: "kvm" | "tcg";
+  vcpu_count: number;
+  mem_mib: number;
+}
+
+export async function runOnce(ctx: LaunchContext, options: RunOptions): Promise<RunResult> {
+  const started = Date.now();
+  const environment = options.environment ?? DEFAULT_ENVIRONMENT;
+  const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_EXEC_TIMEOUT_SECONDS;
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
+    throw new PyroError(ErrorCodes.UsageError, `timeout must be a positive number of seconds, got ${timeoutSeconds}`);
+  }
+  let argv: string[];
+  try {
+    argv = toShellArgv(options.command);
+  } catch {
+    throw new PyroError(ErrorCodes.UsageError, "no command given", { hint: "usage: pyro run [ENV] -- COMMAND…" });
+  }
+  const vcpus = options.vcpuCount ?? DEFAULT_VCPUS;
+  const memMib = options.memMib ?? DEFAULT_MEM_MIB;
+  const { vm, accel } = await launchVm(ctx, { environment, vcpus, memMib, ephemeral: true });
+  try {
+    const output = await vm.agent.exec(
+      {
+        argv,
+        cwd: "/workspace",
+        env: options.env ?? {},
+        timeout_ms: Math.round(timeoutSeconds * 1000),
+        max_output_bytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+      },
+      { onStdout: options.onStdout, onStderr: options.onStderr },
+    );
+    const stdout = encodeOutput(output.stdout);
+    const stderr = encodeOutput(output.stderr);
+    return {
+      environment,
+      command: typeof options.command === "string" ? [options.command] : options.command,
+      exit_code: output.exit_code,
+      signal: output.signal,
+      stdout: stdout.text,
+      stderr: stderr.text,
+      stdout_encoding: stdout.encoding,
+      stderr_encoding: stderr.encoding,
+      timed_out: output.timed_out,
+      truncated: output.stdout_truncated || output.stderr_truncated,
+      stdout_truncated: output.stdout_truncated,
+      stderr_truncated: output.stderr_truncated,
+      duration_ms: output.duration_ms,
+      boot_ms: vm.bootMs,
+      total_ms: Date.now() - started,
+      accel: accel.accel,
+      vcpu_count: vcpus,
+      mem_mib: memMib,
+    };
+  } finally {
+    await vm.destroy();
+  }
+}

@@ -1,0 +1,25 @@
+import { defineConfig } from "vitest/config";
+
+// Two projects: `unit` runs anywhere in seconds (the VM layer may be faked);
+// `guest` boots real microVMs and talks to the real agent.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["src/**/*.test.ts"],
+        },
+      },
+      {
+        test: {
+          name: "guest",
+          include: ["test/**/*.test.ts"],
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
