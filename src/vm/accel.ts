@@ -45,7 +45,7 @@ export function probeBoot(
   accel: Accel,
   images: { kernel: string; initrd: string },
   timeoutMs: number,
-): Promise<{ ok: boolean; ms: number; output: string }> {
+): Promise<{ ok: boolean; timedOut: boolean; ms: number; output: string }> {
   const args = buildQemuArgs({
     accel,
     vcpus: 1,
@@ -61,14 +61,14 @@ export function probeBoot(
     const child = spawn(qemu.binary, args, { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     let done = false;
-    const finish = (ok: boolean) => {
+    const finish = (ok: boolean, timedOut = false) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       child.kill("SIGKILL");
-      resolve({ ok, ms: Date.now() - started, output: output.slice(-2000) });
+      resolve({ ok, timedOut, ms: Date.now() - started, output: output.slice(-2000) });
     };
-    const timer = setTimeout(() => finish(false), timeoutMs);
+    const timer = setTimeout(() => finish(false, true), timeoutMs);
     const onData = (chunk: Buffer) => {
       output = (output + chunk.toString("utf8")).slice(-8192);
       if (output.includes(PROBE_MARKER)) finish(true);
@@ -137,7 +137,9 @@ export async function chooseAccel(
       kvm_usable: probe.ok,
       reason: probe.ok
         ? `a guest booted with KVM in ${probe.ms} ms`
-        : `/dev/kvm exists but a guest did not boot with it within ${KVM_PROBE_TIMEOUT_MS / 1000}s (nested or paravirtual KVM?); using software emulation (TCG)`,
+        : probe.timedOut
+          ? `/dev/kvm exists but a guest did not boot with it within ${KVM_PROBE_TIMEOUT_MS / 1000}s (nested or paravirtual KVM?); using software emulation (TCG)`
+          : `/dev/kvm exists but QEMU could not run a guest with it (${lastLine(probe.output)}); using software emulation (TCG)`,
       probe_ms: probe.ms,
       probed_at: new Date().toISOString(),
       cache_key: key,
@@ -146,4 +148,9 @@ export async function chooseAccel(
   ensurePrivateDir(hostCacheDir);
   writeFileAtomic(path.join(hostCacheDir, "accel.json"), JSON.stringify(decision, null, 2));
   return decision;
+}
+
+function lastLine(output: string): string {
+  const lines = output.trim().split("\n").filter((line) => line.trim());
+  return (lines.find((line) => line.includes("error")) ?? lines.at(-1) ?? "no output").slice(0, 200);
 }

@@ -5,6 +5,7 @@
  */
 import type { PyroPaths } from "../config/paths.js";
 import type { EnvironmentCache, ResolvedEnvironment } from "../environments/cache.js";
+import { findCatalogEntry } from "../environments/catalog.js";
 import { ErrorCodes, PyroError } from "../errors.js";
 import { SETUP_HINT, requireHostTools } from "../host/requirements.js";
 import type { ProgressFn } from "../util/progress.js";
@@ -63,6 +64,7 @@ export function bootTimeoutMs(accel: AccelDecision): number {
 }
 
 export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Promise<Launched> {
+  findCatalogEntry(request.environment);
   validateResources(request.vcpus, request.memMib);
   const qemu = requireQemu();
   reapOrphans(ctx.paths.vms);

@@ -1,0 +1,40 @@
+/**
+ * CLI output helpers: `--json` prints exactly the payload on stdout; human
+ * output goes to stdout for results and stderr for notes. Errors map to exit
+ * codes once, here.
+ */
+import { exitCodeFor, toPyroError } from "../errors.js";
+
+export function printJson(payload: unknown): void {
+  process.stdout.write(`${JSON.stringify(payload, null, 2)}\n`);
+}
+
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined) return "-";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value < 10 && unit > 0 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")).join("\n");
+}
+
+/** Print an error the way the contract says (one `error:` line plus a hint) and return the exit code. */
+export function reportError(error: unknown, json: boolean): number {
+  const pyroError = toPyroError(error);
+  if (json) {
+    printJson({ error: pyroError.toJSON() });
+  } else {
+    process.stderr.write(`error: ${pyroError.message}\n`);
+    if (pyroError.hint) process.stderr.write(`hint: ${pyroError.hint}\n`);
+  }
+  if (process.env.PYRO_DEBUG && pyroError.stack) process.stderr.write(`${pyroError.stack}\n`);
+  return exitCodeFor(pyroError);
+}

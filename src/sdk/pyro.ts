@@ -1,0 +1,78 @@
+/**
+ * The TypeScript SDK: `new Pyro().run({...})`, `pyro.environments.*`,
+ * `pyro.doctor()`. Results are the same snake_case payloads `--json` prints.
+ */
+import { ensurePrivateDir, resolvePaths, type PyroPaths } from "../config/paths.js";
+import { runDoctor, type DoctorOptions, type DoctorReport } from "../doctor/doctor.js";
+import { EnvironmentCache } from "../environments/cache.js";
+import {
+  inspectEnvironment,
+  listEnvironments,
+  pullEnvironment,
+  type EnvironmentInfo,
+  type EnvironmentInspection,
+  type PruneResult,
+  type PullResult,
+} from "../environments/service.js";
+import { installRequirements, type SetupResult } from "../host/requirements.js";
+import { silentProgress, type ProgressFn } from "../util/progress.js";
+import { DEFAULT_MAX_RUNNING, type LaunchContext } from "../workspaces/launch.js";
+import { runOnce, type RunOptions, type RunResult } from "../workspaces/run.js";
+
+export interface PyroOptions {
+  /** State directory; defaults to $PYRO_HOME, else the XDG directories. */
+  home?: string;
+  /** Called with human progress messages during long work (builds, boots). */
+  progress?: ProgressFn;
+  /** Most VMs running at once (default 4, or $PYRO_MAX_RUNNING). */
+  maxRunning?: number;
+}
+
+export class Pyro {
+  readonly paths: PyroPaths;
+  readonly environments: {
+    list(): Promise<EnvironmentInfo[]>;
+    pull(name: string, options?: { force?: boolean }): Promise<PullResult>;
+    inspect(name: string): Promise<EnvironmentInspection>;
+    prune(options?: { all?: boolean }): Promise<PruneResult>;
+  };
+  private readonly cache: EnvironmentCache;
+  private readonly progress: ProgressFn;
+  private readonly maxRunning: number;
+
+  constructor(options: PyroOptions = {}) {
+    this.paths = resolvePaths(options.home ? { ...process.env, PYRO_HOME: options.home } : process.env);
+    ensurePrivateDir(this.paths.data);
+    ensurePrivateDir(this.paths.cache);
+    this.cache = new EnvironmentCache(this.paths);
+    this.progress = options.progress ?? silentProgress;
+    const envLimit = Number(process.env.PYRO_MAX_RUNNING);
+    this.maxRunning = options.maxRunning ?? (Number.isInteger(envLimit) && envLimit > 0 ? envLimit : DEFAULT_MAX_RUNNING);
+    const cache = this.cache;
+    const progress = this.progress;
+    this.environments = {
+      list: () => listEnvironments(cache),
+      pull: (name, opts) => pullEnvironment(cache, name, progress, opts),
+      inspect: (name) => inspectEnvironment(cache, name),
+      prune: (opts) => cache.prune({ ...opts, inUse: new Set() }),
+    };
+  }
+
+  /** Boot a fresh VM, run one command, delete the VM. */
+  run(options: RunOptions): Promise<RunResult> {
+    return runOnce(this.launchContext(), options);
+  }
+
+  doctor(options: DoctorOptions = {}): Promise<DoctorReport> {
+    return runDoctor(this.paths, this.cache, options);
+  }
+
+  /** Install the host packages pyro needs (apt-get; root). Idempotent. */
+  setup(): Promise<SetupResult> {
+    return installRequirements(this.progress);
+  }
+
+  private launchContext(): LaunchContext {
+    return { paths: this.paths, cache: this.cache, progress: this.progress, maxRunning: this.maxRunning };
+  }
+}
