@@ -4,10 +4,25 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 
 fs.rmSync("dist", { recursive: true, force: true });
-const common = { bundle: true, platform: "node", target: "node20", format: "esm", sourcemap: false, logLevel: "warning" };
+const common = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "esm",
+  sourcemap: false,
+  logLevel: "warning",
+};
 // Host code keeps its npm dependencies external (they are installed beside it).
 const external = ["commander", "tar"];
-await build({ ...common, entryPoints: { cli: "src/cli/main.ts", index: "src/index.ts" }, outdir: "dist", external, splitting: true, chunkNames: "chunks/[name]-[hash]", banner: { js: "" } });
+await build({
+  ...common,
+  entryPoints: { cli: "src/cli/main.ts", index: "src/index.ts" },
+  outdir: "dist",
+  external,
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
+  banner: { js: "" },
+});
 // The agent runs in the guest with nothing but Node: bundle everything into one file.
 await build({ ...common, entryPoints: { agent: "src/guest/agent/main.ts" }, outdir: "dist" });
 const cli = "dist/cli.js";

@@ -3,7 +3,12 @@ export { Pyro, type PyroOptions } from "./sdk/pyro.js";
 export { PyroError, ErrorCodes, type ErrorCode } from "./errors.js";
 export type { RunOptions, RunResult } from "./workspaces/run.js";
 export type { DoctorReport, DoctorCheck, DoctorOptions } from "./doctor/doctor.js";
-export type { EnvironmentInfo, EnvironmentInspection, PullResult, PruneResult } from "./environments/service.js";
+export type {
+  EnvironmentInfo,
+  EnvironmentInspection,
+  PullResult,
+  PruneResult,
+} from "./environments/service.js";
 export type { SetupResult } from "./host/requirements.js";
 export { CATALOG, DEFAULT_ENVIRONMENT } from "./environments/catalog.js";
 export { VERSION } from "./version.js";

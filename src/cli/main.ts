@@ -13,7 +13,8 @@ import { formatBytes, printJson, reportError, table } from "./output.js";
 function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new InvalidArgumentError(`${name} must be a positive integer`);
     return n;
   };
 }
@@ -21,7 +22,8 @@ function positiveInt(name: string) {
 function positiveNumber(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new InvalidArgumentError(`${name} must be a positive number`);
     return n;
   };
 }
@@ -53,14 +55,22 @@ export function buildProgram(passthrough: string[]): Command {
 
   program
     .command("setup")
-    .description("install the host packages pyro needs (QEMU, mmdebstrap, busybox-static, …) with apt-get; idempotent")
+    .description(
+      "install the host packages pyro needs (QEMU, mmdebstrap, busybox-static, …) with apt-get; idempotent",
+    )
     .option("--json", "print the result as JSON")
     .action((opts: { json?: boolean }) =>
       act(!!opts.json, async () => {
         const result = await sdk(!!opts.json).setup();
         if (opts.json) return printJson(result);
-        if (result.installed.length) process.stderr.write(`installed: ${result.installed.join(", ")}\n`);
-        process.stderr.write(`host packages present: ${result.requirements.map((r) => r.debian_package).filter((v, i, a) => a.indexOf(v) === i).join(", ")}\n`);
+        if (result.installed.length)
+          process.stderr.write(`installed: ${result.installed.join(", ")}\n`);
+        process.stderr.write(
+          `host packages present: ${result.requirements
+            .map((r) => r.debian_package)
+            .filter((v, i, a) => a.indexOf(v) === i)
+            .join(", ")}\n`,
+        );
       }),
     );
 
@@ -70,33 +80,44 @@ export function buildProgram(passthrough: string[]): Command {
     .argument("[environment]", `environment (default ${DEFAULT_ENVIRONMENT})`)
     .option("--vcpu-count <n>", "virtual CPUs (default 1)", positiveInt("--vcpu-count"))
     .option("--mem-mib <n>", "memory in MiB (default 1024)", positiveInt("--mem-mib"))
-    .option("--timeout-seconds <n>", "kill the command after this long (default 30)", positiveNumber("--timeout-seconds"))
+    .option(
+      "--timeout-seconds <n>",
+      "kill the command after this long (default 30)",
+      positiveNumber("--timeout-seconds"),
+    )
     .option("--json", "print the result as JSON instead of streaming output")
     .usage("[environment] [options] -- COMMAND…")
-    .action((environment: string | undefined, opts: { vcpuCount?: number; memMib?: number; timeoutSeconds?: number; json?: boolean }) =>
-      act(!!opts.json, async () => {
-        if (passthrough.length === 0) {
-          throw new PyroError(ErrorCodes.UsageError, "no command given", { hint: "usage: pyro run [ENV] -- COMMAND…" });
-        }
-        const json = !!opts.json;
-        const result = await sdk(json).run({
-          environment: environment ?? DEFAULT_ENVIRONMENT,
-          command: passthrough,
-          vcpuCount: opts.vcpuCount,
-          memMib: opts.memMib,
-          timeoutSeconds: opts.timeoutSeconds,
-          onStdout: json ? undefined : (bytes) => process.stdout.write(bytes),
-          onStderr: json ? undefined : (bytes) => process.stderr.write(bytes),
-        });
-        if (json) {
-          printJson(result);
-        } else {
-          endProgress();
-          if (result.timed_out) process.stderr.write(`pyro: command timed out and was killed\n`);
-          if (result.truncated) process.stderr.write(`pyro: output was truncated (limit per stream reached)\n`);
-        }
-        return result.exit_code;
-      }),
+    .action(
+      (
+        environment: string | undefined,
+        opts: { vcpuCount?: number; memMib?: number; timeoutSeconds?: number; json?: boolean },
+      ) =>
+        act(!!opts.json, async () => {
+          if (passthrough.length === 0) {
+            throw new PyroError(ErrorCodes.UsageError, "no command given", {
+              hint: "usage: pyro run [ENV] -- COMMAND…",
+            });
+          }
+          const json = !!opts.json;
+          const result = await sdk(json).run({
+            environment: environment ?? DEFAULT_ENVIRONMENT,
+            command: passthrough,
+            vcpuCount: opts.vcpuCount,
+            memMib: opts.memMib,
+            timeoutSeconds: opts.timeoutSeconds,
+            onStdout: json ? undefined : (bytes) => process.stdout.write(bytes),
+            onStderr: json ? undefined : (bytes) => process.stderr.write(bytes),
+          });
+          if (json) {
+            printJson(result);
+          } else {
+            endProgress();
+            if (result.timed_out) process.stderr.write(`pyro: command timed out and was killed\n`);
+            if (result.truncated)
+              process.stderr.write(`pyro: output was truncated (limit per stream reached)\n`);
+          }
+          return result.exit_code;
+        }),
     );
 
   const env = program.command("env").description("the environment catalog and cache");
@@ -109,7 +130,13 @@ export function buildProgram(passthrough: string[]): Command {
         const list = await sdk(!!opts.json).environments.list();
         if (opts.json) return printJson({ environments: list });
         const rows = [["NAME", "STATE", "SIZE", "DESCRIPTION"]];
-        for (const e of list) rows.push([`${e.name}${e.default ? " (default)" : ""}`, e.state.replace("_", " "), formatBytes(e.size_bytes), e.description]);
+        for (const e of list)
+          rows.push([
+            `${e.name}${e.default ? " (default)" : ""}`,
+            e.state.replace("_", " "),
+            formatBytes(e.size_bytes),
+            e.description,
+          ]);
         process.stdout.write(`${table(rows)}\n`);
       }),
     );
@@ -140,21 +167,34 @@ export function buildProgram(passthrough: string[]): Command {
         const info = await sdk(!!opts.json).environments.inspect(name);
         if (opts.json) return printJson(info);
         const m = info.manifest;
-        const lines = [`name: ${info.name}`, `version: ${info.version}`, `state: ${info.state}`, `description: ${info.description}`];
+        const lines = [
+          `name: ${info.name}`,
+          `version: ${info.version}`,
+          `state: ${info.state}`,
+          `description: ${info.description}`,
+        ];
         if (m) {
           lines.push(`built: ${m.built_at} in ${m.build_seconds}s from Debian ${m.debian_suite}`);
           lines.push(`kernel: ${m.kernel_package.name} ${m.kernel_package.version}`);
-          for (const [name, a] of Object.entries(m.artifacts)) lines.push(`${name}: ${formatBytes(a.size)} sha256:${a.sha256}`);
-          lines.push(`packages (${m.packages.length}): ${m.packages.map((p) => `${p.name}=${p.version}`).join(" ")}`);
+          for (const [name, a] of Object.entries(m.artifacts))
+            lines.push(`${name}: ${formatBytes(a.size)} sha256:${a.sha256}`);
+          lines.push(
+            `packages (${m.packages.length}): ${m.packages.map((p) => `${p.name}=${p.version}`).join(" ")}`,
+          );
         } else {
-          lines.push(`packages (catalog): ${info.catalog_packages.join(" ") || "(minbase only)"}`, `not installed: run \`pyro env pull ${info.name}\``);
+          lines.push(
+            `packages (catalog): ${info.catalog_packages.join(" ") || "(minbase only)"}`,
+            `not installed: run \`pyro env pull ${info.name}\``,
+          );
         }
         process.stdout.write(`${lines.join("\n")}\n`);
       }),
     );
   env
     .command("prune")
-    .description("remove cache entries nothing uses: other versions, abandoned builds, orphan blobs")
+    .description(
+      "remove cache entries nothing uses: other versions, abandoned builds, orphan blobs",
+    )
     .option("--all", "also remove installed environments no workspace uses")
     .option("--json", "print as JSON")
     .action((opts: { all?: boolean; json?: boolean }) =>
@@ -169,7 +209,9 @@ export function buildProgram(passthrough: string[]): Command {
 
   program
     .command("doctor")
-    .description("check QEMU, acceleration (KVM or software emulation), environments, and boot a guest")
+    .description(
+      "check QEMU, acceleration (KVM or software emulation), environments, and boot a guest",
+    )
     .option("--skip-boot", "do not boot a guest (faster; capabilities not checked)")
     .option("--json", "print as JSON")
     .action((opts: { json?: boolean; skipBoot?: boolean }) =>
@@ -185,7 +227,9 @@ export function buildProgram(passthrough: string[]): Command {
             out.push(`${check.ok ? "ok  " : "FAIL"} ${check.name}: ${check.detail}`);
             if (!check.ok && check.fix) out.push(`     fix: ${check.fix}`);
           }
-          out.push(`cache: ${report.cache.path} (${formatBytes(report.cache.bytes)}); running VMs: ${report.running_vms}`);
+          out.push(
+            `cache: ${report.cache.path} (${formatBytes(report.cache.bytes)}); running VMs: ${report.running_vms}`,
+          );
           process.stdout.write(`${out.join("\n")}\n`);
         }
         return report.ok ? 0 : 1;
@@ -206,7 +250,10 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(own);
   } catch (error) {
     if (error instanceof CommanderError) {
-      const ok = error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help";
+      const ok =
+        error.code === "commander.helpDisplayed" ||
+        error.code === "commander.version" ||
+        error.code === "commander.help";
       process.exitCode = ok ? 0 : 2;
       return;
     }

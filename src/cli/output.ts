@@ -23,7 +23,11 @@ export function formatBytes(bytes: number | null | undefined): string {
 
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")).join("\n");
+  return rows
+    .map((r) =>
+      r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  "),
+    )
+    .join("\n");
 }
 
 /** Print an error the way the contract says (one `error:` line plus a hint) and return the exit code. */

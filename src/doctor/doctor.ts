@@ -28,7 +28,14 @@ export interface DoctorCheck {
 export interface DoctorReport {
   ok: boolean;
   pyro_version: string;
-  platform: { os: string; arch: string; kernel: string; node: string; cpus: number; memory_mib: number };
+  platform: {
+    os: string;
+    arch: string;
+    kernel: string;
+    node: string;
+    cpus: number;
+    memory_mib: number;
+  };
   qemu: { binary: string | null; version: string | null };
   kvm: { device: string; usable: boolean | null };
   acceleration: AccelDecision | null;
@@ -59,15 +66,24 @@ export async function runDoctor(
   checks.push({
     name: "host tools",
     ok: missingTools.length === 0,
-    detail: missingTools.length === 0 ? "all present" : `missing: ${missingTools.map((t) => t.binary).join(", ")}`,
-    ...(missingTools.length ? { fix: `${SETUP_HINT} (apt-get install ${missingTools.map((t) => t.debian_package).join(" ")})` } : {}),
+    detail:
+      missingTools.length === 0
+        ? "all present"
+        : `missing: ${missingTools.map((t) => t.binary).join(", ")}`,
+    ...(missingTools.length
+      ? {
+          fix: `${SETUP_HINT} (apt-get install ${missingTools.map((t) => t.debian_package).join(" ")})`,
+        }
+      : {}),
   });
 
   const qemu = findQemu();
   checks.push({
     name: "qemu",
     ok: qemu !== undefined,
-    detail: qemu ? `${qemu.binary} ${qemu.version}` : "qemu-system-x86_64 not found or not runnable",
+    detail: qemu
+      ? `${qemu.binary} ${qemu.version}`
+      : "qemu-system-x86_64 not found or not runnable",
     ...(qemu ? {} : { fix: SETUP_HINT }),
   });
 
@@ -76,11 +92,16 @@ export async function runDoctor(
     CATALOG.map(async (entry) => {
       const state = await cache.state(entry.name);
       const manifest = cache.readManifest(entry.name);
-      return { name: entry.name, state, size_bytes: manifest ? cache.entrySizeBytes(manifest) : null };
+      return {
+        name: entry.name,
+        state,
+        size_bytes: manifest ? cache.entrySizeBytes(manifest) : null,
+      };
     }),
   );
-  const installed = environments.find((e) => e.name === DEFAULT_ENVIRONMENT && e.state === "installed")
-    ?? environments.find((e) => e.state === "installed");
+  const installed =
+    environments.find((e) => e.name === DEFAULT_ENVIRONMENT && e.state === "installed") ??
+    environments.find((e) => e.state === "installed");
   checks.push({
     name: "environments",
     ok: installed !== undefined,
@@ -91,7 +112,10 @@ export async function runDoctor(
   let acceleration: AccelDecision | null = null;
   if (qemu && installed) {
     const resolved = await cache.ensure(installed.name);
-    acceleration = await chooseAccel(paths.hostCache, qemu, { kernel: resolved.kernel, initrd: resolved.initramfs });
+    acceleration = await chooseAccel(paths.hostCache, qemu, {
+      kernel: resolved.kernel,
+      initrd: resolved.initramfs,
+    });
     checks.push({
       name: "acceleration",
       ok: true,
@@ -102,7 +126,9 @@ export async function runDoctor(
       name: "acceleration",
       ok: false,
       detail: `not probed (${device.reason})`,
-      fix: installed ? SETUP_HINT : `run \`pyro env pull ${DEFAULT_ENVIRONMENT}\` so there is a kernel to probe with`,
+      fix: installed
+        ? SETUP_HINT
+        : `run \`pyro env pull ${DEFAULT_ENVIRONMENT}\` so there is a kernel to probe with`,
     });
   }
 
@@ -118,7 +144,9 @@ export async function runDoctor(
       name: "boot",
       ok: capabilities.boot.ok,
       detail: capabilities.boot.detail,
-      ...(capabilities.boot.ok ? {} : { fix: "see the detail; `pyro env pull --force` rebuilds the environment" }),
+      ...(capabilities.boot.ok
+        ? {}
+        : { fix: "see the detail; `pyro env pull --force` rebuilds the environment" }),
     });
     checks.push({
       name: "guest exec",
@@ -162,13 +190,24 @@ async function checkBoot(
       { paths, cache, progress: silentProgress, maxRunning: Number.MAX_SAFE_INTEGER },
       { environment, vcpus: 1, memMib: 512, ephemeral: true },
     );
-    capabilities.boot = { ok: true, ms: vm.bootMs, detail: `${environment} booted to agent-ready in ${vm.bootMs} ms (${accel.accel})` };
+    capabilities.boot = {
+      ok: true,
+      ms: vm.bootMs,
+      detail: `${environment} booted to agent-ready in ${vm.bootMs} ms (${accel.accel})`,
+    };
     try {
       const started = Date.now();
-      const result = await vm.agent.exec({ argv: ["sh", "-c", "echo pyro-ok"], timeout_ms: 20_000 });
+      const result = await vm.agent.exec({
+        argv: ["sh", "-c", "echo pyro-ok"],
+        timeout_ms: 20_000,
+      });
       const ms = Date.now() - started;
       const ok = result.exit_code === 0 && result.stdout.toString().trim() === "pyro-ok";
-      capabilities.guest_exec = { ok, ms, detail: ok ? `exec round trip ${ms} ms` : `unexpected result: exit ${result.exit_code}` };
+      capabilities.guest_exec = {
+        ok,
+        ms,
+        detail: ok ? `exec round trip ${ms} ms` : `unexpected result: exit ${result.exit_code}`,
+      };
     } finally {
       await vm.destroy();
     }
@@ -181,7 +220,9 @@ async function checkBoot(
 
 function readOsRelease(): string {
   try {
-    return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(fs.readFileSync("/etc/os-release", "utf8"))?.[1] ?? "";
+    return (
+      /^PRETTY_NAME="?([^"\n]*)"?/m.exec(fs.readFileSync("/etc/os-release", "utf8"))?.[1] ?? ""
+    );
   } catch {
     return "";
   }

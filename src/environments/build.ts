@@ -15,6 +15,7 @@ import { ErrorCodes, PyroError } from "../errors.js";
 import { INITRAMFS_INIT, ROOT_LABEL } from "../guest/boot-scripts.js";
 import { requireHostTools } from "../host/requirements.js";
 import { buildExt4Image } from "../util/disk-images.js";
+import { removeTree } from "../util/mounts.js";
 import { runCommand } from "../util/process.js";
 import type { ProgressFn } from "../util/progress.js";
 import { findExecutable } from "../util/which.js";
@@ -66,7 +67,13 @@ export async function buildEnvironment(
   const packages = await listPackages(rootfsDir);
   progress(`${entry.name}: building the root filesystem image`);
   const rootfs = path.join(workDir, "rootfs.qcow2");
-  await buildExt4Image(rootfsDir, path.join(workDir, "rootfs.raw"), rootfs, ROOT_LABEL, entry.diskMib);
+  await buildExt4Image(
+    rootfsDir,
+    path.join(workDir, "rootfs.raw"),
+    rootfs,
+    ROOT_LABEL,
+    entry.diskMib,
+  );
   const vmlinuz = path.join(workDir, "vmlinuz");
   fs.copyFileSync(kernel.vmlinuz, vmlinuz);
   await removeTree(path.join(workDir, "kernel-tree"));
@@ -86,7 +93,11 @@ async function extractKernel(dir: string, progress: ProgressFn) {
   await runCommand(
     "mmdebstrap",
     ["--variant=extract", `--include=${KERNEL_PACKAGE}`, DEBIAN_SUITE, dir, DEBIAN_MIRROR],
-    { errorCode: ErrorCodes.EnvironmentBuildFailed, hint: BUILD_HINT, onLine: (l) => progress(`kernel: ${l}`) },
+    {
+      errorCode: ErrorCodes.EnvironmentBuildFailed,
+      hint: BUILD_HINT,
+      onLine: (l) => progress(`kernel: ${l}`),
+    },
   );
   const boot = path.join(dir, "boot");
   const image = fs.readdirSync(boot).find((f) => f.startsWith("vmlinuz-"));
@@ -102,29 +113,42 @@ async function extractKernel(dir: string, progress: ProgressFn) {
 
 /** The extract variant records no dpkg status; the package changelog names the version. */
 function kernelPackageVersion(dir: string, release: string): string {
-  const changelog = path.join(dir, "usr", "share", "doc", `linux-image-${release}`, "changelog.Debian.gz");
+  const changelog = path.join(
+    dir,
+    "usr",
+    "share",
+    "doc",
+    `linux-image-${release}`,
+    "changelog.Debian.gz",
+  );
   try {
-    const first = zlib.gunzipSync(fs.readFileSync(changelog)).toString("utf8").split("\n", 1)[0] ?? "";
+    const first =
+      zlib.gunzipSync(fs.readFileSync(changelog)).toString("utf8").split("\n", 1)[0] ?? "";
     return /\(([^)]+)\)/.exec(first)?.[1] ?? "unknown";
   } catch {
     return "unknown";
   }
 }
 
-async function bootstrapRoot(entry: CatalogEntry, dir: string, progress: ProgressFn): Promise<string> {
+async function bootstrapRoot(
+  entry: CatalogEntry,
+  dir: string,
+  progress: ProgressFn,
+): Promise<string> {
   const args = ["--variant=minbase", ...DPKG_EXCLUDES.map((rule) => `--dpkgopt=${rule}`)];
   if (entry.packages.length > 0) args.push(`--include=${entry.packages.join(",")}`);
   // Identity files the guest needs; the hostname is set again at every boot.
   args.push(
-    "--customize-hook=echo pyro > \"$1/etc/hostname\"",
+    '--customize-hook=echo pyro > "$1/etc/hostname"',
     "--customize-hook=printf '127.0.0.1 localhost\\n127.0.1.1 pyro\\n::1 localhost\\n' > \"$1/etc/hosts\"",
-    "--customize-hook=mkdir -p \"$1/opt/pyro\" \"$1/workspace\"",
-    "--customize-hook=rm -f \"$1/etc/machine-id\"; : > \"$1/etc/machine-id\"",
+    '--customize-hook=mkdir -p "$1/opt/pyro" "$1/workspace"',
+    '--customize-hook=rm -f "$1/etc/machine-id"; : > "$1/etc/machine-id"',
   );
   await runCommand("mmdebstrap", [...args, DEBIAN_SUITE, dir, DEBIAN_MIRROR], {
     errorCode: ErrorCodes.EnvironmentBuildFailed,
     hint: BUILD_HINT,
     timeoutMs: 60 * 60_000,
+    parentDeathSignal: "TERM",
     onLine: (l) => progress(`rootfs: ${l}`),
   });
   return dir;
@@ -162,7 +186,14 @@ async function buildInitramfs(modulesDir: string, treeDir: string, output: strin
     names.push(name);
   }
   fs.writeFileSync(path.join(treeDir, "modules", "order"), `${names.join("\n")}\n`);
-  const files = ["init", "bin", "bin/busybox", "modules", "modules/order", ...names.map((n) => `modules/${n}`)];
+  const files = [
+    "init",
+    "bin",
+    "bin/busybox",
+    "modules",
+    "modules/order",
+    ...names.map((n) => `modules/${n}`),
+  ];
   // cpio reads the file list on stdin and writes the archive, gzipped on its way to disk.
   const cpio = spawn("cpio", ["--quiet", "-o", "-H", "newc", "-R", "0:0"], {
     cwd: treeDir,
@@ -175,9 +206,6 @@ async function buildInitramfs(modulesDir: string, treeDir: string, output: strin
   });
   await pipeline(cpio.stdout, zlib.createGzip({ level: 6 }), fs.createWriteStream(output));
   const code = await exited;
-  if (code !== 0) throw new PyroError(ErrorCodes.EnvironmentBuildFailed, `cpio exited with ${code}`);
-}
-
-export async function removeTree(dir: string): Promise<void> {
-  await fs.promises.rm(dir, { recursive: true, force: true });
+  if (code !== 0)
+    throw new PyroError(ErrorCodes.EnvironmentBuildFailed, `cpio exited with ${code}`);
 }

@@ -14,16 +14,28 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { ensurePrivateDir, readJsonFile, writeFileAtomic, type PyroPaths } from "../config/paths.js";
+import {
+  ensurePrivateDir,
+  readJsonFile,
+  writeFileAtomic,
+  type PyroPaths,
+} from "../config/paths.js";
 import { ErrorCodes, PyroError } from "../errors.js";
 import { runtimeFiles, type RuntimeFile } from "../guest/runtime-bundle.js";
 import { RUNTIME_LABEL } from "../guest/boot-scripts.js";
 import { buildExt4Image } from "../util/disk-images.js";
+import { removeTree, unmountUnder } from "../util/mounts.js";
 import { sha256, sha256File } from "../util/hash.js";
 import { processAlive, withLock } from "../util/lock.js";
 import { silentProgress, type ProgressFn } from "../util/progress.js";
-import { buildEnvironment, removeTree, type PackageVersion } from "./build.js";
-import { CATALOG, CATALOG_VERSION, DEBIAN_SUITE, environmentSlug, findCatalogEntry } from "./catalog.js";
+import { buildEnvironment, type PackageVersion } from "./build.js";
+import {
+  CATALOG,
+  CATALOG_VERSION,
+  DEBIAN_SUITE,
+  environmentSlug,
+  findCatalogEntry,
+} from "./catalog.js";
 
 export type ArtifactName = "kernel" | "initramfs" | "rootfs";
 
@@ -103,7 +115,13 @@ export class EnvironmentCache {
       }
       if (stat.size !== artifact.size) return false;
       const stamp = stamps[artifact.sha256];
-      if (stamp && stamp.size === stat.size && stamp.mtimeMs === stat.mtimeMs && stamp.ino === stat.ino) continue;
+      if (
+        stamp &&
+        stamp.size === stat.size &&
+        stamp.mtimeMs === stat.mtimeMs &&
+        stamp.ino === stat.ino
+      )
+        continue;
       if ((await sha256File(file)) !== artifact.sha256) return false;
       stamps[artifact.sha256] = { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino };
       changed = true;
@@ -113,7 +131,11 @@ export class EnvironmentCache {
   }
 
   /** The environment ready to boot: verified from the cache, else built now. */
-  async ensure(name: string, progress: ProgressFn = silentProgress, options: { force?: boolean } = {}): Promise<ResolvedEnvironment> {
+  async ensure(
+    name: string,
+    progress: ProgressFn = silentProgress,
+    options: { force?: boolean } = {},
+  ): Promise<ResolvedEnvironment> {
     const entry = findCatalogEntry(name);
     if (!options.force) {
       const ready = await this.resolveIfValid(name);
@@ -133,10 +155,17 @@ export class EnvironmentCache {
         if (state === "stale") progress(`${name}: cache entry is from another version; rebuilding`);
         await this.build(entry.name, progress);
         const ready = await this.resolveIfValid(name);
-        if (!ready) throw new PyroError(ErrorCodes.EnvironmentBuildFailed, `${name} failed verification right after its build`);
+        if (!ready)
+          throw new PyroError(
+            ErrorCodes.EnvironmentBuildFailed,
+            `${name} failed verification right after its build`,
+          );
         return ready;
       },
-      { what: `the build of ${name}`, onWait: () => progress(`${name}: waiting for another pyro process building it`) },
+      {
+        what: `the build of ${name}`,
+        onWait: () => progress(`${name}: waiting for another pyro process building it`),
+      },
     );
   }
 
@@ -157,7 +186,9 @@ export class EnvironmentCache {
     const entry = findCatalogEntry(name);
     ensurePrivateDir(this.paths.tmp);
     this.cleanAbandonedBuilds();
-    const workDir = fs.mkdtempSync(path.join(this.paths.tmp, `${environmentSlug(name)}-${process.pid}-`));
+    const workDir = fs.mkdtempSync(
+      path.join(this.paths.tmp, `${environmentSlug(name)}-${process.pid}-`),
+    );
     const started = Date.now();
     try {
       const built = await buildEnvironment(entry, workDir, progress);
@@ -193,7 +224,11 @@ export class EnvironmentCache {
     const hex = await sha256File(file);
     const size = fs.statSync(file).size;
     const target = this.blobPath(hex);
-    if (fs.existsSync(target) && fs.statSync(target).size === size && (await sha256File(target)) === hex) {
+    if (
+      fs.existsSync(target) &&
+      fs.statSync(target).size === size &&
+      (await sha256File(target)) === hex
+    ) {
       fs.rmSync(file);
     } else {
       fs.chmodSync(file, 0o444);
@@ -209,7 +244,10 @@ export class EnvironmentCache {
     for (const name of fs.readdirSync(this.paths.tmp)) {
       const pid = Number(/-(\d+)-[^-]+$/.exec(name)?.[1]);
       if (!processAlive(pid)) {
-        fs.rmSync(path.join(this.paths.tmp, name), { recursive: true, force: true });
+        const dir = path.join(this.paths.tmp, name);
+        // A killed mmdebstrap may leave /proc, /sys or /dev mounted inside its tree: never recurse into those.
+        unmountUnder(dir);
+        fs.rmSync(dir, { recursive: true, force: true });
         removed.push(name);
       }
     }
@@ -225,7 +263,8 @@ export class EnvironmentCache {
     const key = await this.runtimeKey(files);
     const indexFile = path.join(this.paths.environments, "runtime", `${key}.json`);
     const existing = readJsonFile<Artifact>(indexFile);
-    if (existing && this.blobIntact(existing)) return { key, image: this.blobPath(existing.sha256) };
+    if (existing && this.blobIntact(existing))
+      return { key, image: this.blobPath(existing.sha256) };
     ensurePrivateDir(this.paths.locks);
     return withLock(path.join(this.paths.locks, "runtime.lock"), async () => {
       const again = readJsonFile<Artifact>(indexFile);
@@ -271,7 +310,8 @@ export class EnvironmentCache {
     const memoFile = path.join(this.paths.hostCache, "file-hashes.json");
     const memo = readJsonFile<Record<string, Stamp & { sha256: string }>>(memoFile) ?? {};
     const hit = memo[file];
-    if (hit && hit.size === stat.size && hit.mtimeMs === stat.mtimeMs && hit.ino === stat.ino) return hit.sha256;
+    if (hit && hit.size === stat.size && hit.mtimeMs === stat.mtimeMs && hit.ino === stat.ino)
+      return hit.sha256;
     const hex = await sha256File(file);
     memo[file] = { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, sha256: hex };
     ensurePrivateDir(this.paths.hostCache);
@@ -289,7 +329,9 @@ export class EnvironmentCache {
    * builds, blobs no manifest references, and (with `all`) every installed
    * environment not in `inUse`.
    */
-  async prune(options: { all?: boolean; inUse?: Set<string> } = {}): Promise<{ removed_environments: string[]; removed_blobs: number; freed_bytes: number }> {
+  async prune(
+    options: { all?: boolean; inUse?: Set<string> } = {},
+  ): Promise<{ removed_environments: string[]; removed_blobs: number; freed_bytes: number }> {
     const removedEnvironments: string[] = [];
     this.cleanAbandonedBuilds();
     for (const entry of CATALOG) {
@@ -304,7 +346,8 @@ export class EnvironmentCache {
     const referenced = new Set<string>();
     for (const entry of CATALOG) {
       const manifest = this.readManifest(entry.name);
-      if (manifest) for (const artifact of Object.values(manifest.artifacts)) referenced.add(artifact.sha256);
+      if (manifest)
+        for (const artifact of Object.values(manifest.artifacts)) referenced.add(artifact.sha256);
     }
     const runtimeDir = path.join(this.paths.environments, "runtime");
     const currentRuntime = await this.currentRuntimeKey();
@@ -326,7 +369,11 @@ export class EnvironmentCache {
         removedBlobs += 1;
       }
     }
-    return { removed_environments: removedEnvironments, removed_blobs: removedBlobs, freed_bytes: freed };
+    return {
+      removed_environments: removedEnvironments,
+      removed_blobs: removedBlobs,
+      freed_bytes: freed,
+    };
   }
 
   private async currentRuntimeKey(): Promise<string | undefined> {
@@ -351,6 +398,8 @@ export class EnvironmentCache {
   /** Bytes used by the blob store. */
   diskUsageBytes(): number {
     if (!fs.existsSync(this.paths.blobs)) return 0;
-    return fs.readdirSync(this.paths.blobs).reduce((sum, hex) => sum + fs.statSync(this.blobPath(hex)).size, 0);
+    return fs
+      .readdirSync(this.paths.blobs)
+      .reduce((sum, hex) => sum + fs.statSync(this.blobPath(hex)).size, 0);
   }
 }

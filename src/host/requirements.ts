@@ -22,7 +22,11 @@ export interface Requirement {
 export const REQUIREMENTS: readonly Requirement[] = [
   { purpose: "runs the microVMs", binary: "qemu-system-x86_64", debianPackage: "qemu-system-x86" },
   { purpose: "creates disk overlays", binary: "qemu-img", debianPackage: "qemu-utils" },
-  { purpose: "builds environments from Debian's archive", binary: "mmdebstrap", debianPackage: "mmdebstrap" },
+  {
+    purpose: "builds environments from Debian's archive",
+    binary: "mmdebstrap",
+    debianPackage: "mmdebstrap",
+  },
   {
     purpose: "the guest's boot tools",
     binary: "busybox",
@@ -46,7 +50,13 @@ export function checkRequirements(): RequirementStatus[] {
   return REQUIREMENTS.map((req) => {
     const found = findExecutable(req.binary);
     const ok = found !== undefined && (req.verify ? req.verify(found) : true);
-    return { binary: req.binary, debian_package: req.debianPackage, purpose: req.purpose, path: found ?? null, ok };
+    return {
+      binary: req.binary,
+      debian_package: req.debianPackage,
+      purpose: req.purpose,
+      path: found ?? null,
+      ok,
+    };
   });
 }
 
@@ -63,7 +73,9 @@ export function requireHostTools(binaries: string[]): void {
     throw new PyroError(
       ErrorCodes.HostRequirementMissing,
       `missing host tools: ${missing.map((m) => `${m.binary} (Debian package ${m.debian_package})`).join(", ")}`,
-      { hint: `${SETUP_HINT}, or: apt-get install ${missing.map((m) => m.debian_package).join(" ")}` },
+      {
+        hint: `${SETUP_HINT}, or: apt-get install ${missing.map((m) => m.debian_package).join(" ")}`,
+      },
     );
   }
 }
@@ -79,16 +91,25 @@ export async function installRequirements(progress: ProgressFn): Promise<SetupRe
   const before = checkRequirements();
   const missing = missingPackages(before);
   const present = [...new Set(before.filter((s) => s.ok).map((s) => s.debian_package))];
-  if (missing.length === 0) return { installed: [], already_present: present, requirements: before };
+  if (missing.length === 0)
+    return { installed: [], already_present: present, requirements: before };
   if (process.getuid?.() !== 0) {
-    throw new PyroError(ErrorCodes.HostRequirementMissing, `missing host packages: ${missing.join(", ")}`, {
-      hint: `run as root: apt-get install -y ${missing.join(" ")}`,
-    });
+    throw new PyroError(
+      ErrorCodes.HostRequirementMissing,
+      `missing host packages: ${missing.join(", ")}`,
+      {
+        hint: `run as root: apt-get install -y ${missing.join(" ")}`,
+      },
+    );
   }
   if (!findExecutable("apt-get")) {
-    throw new PyroError(ErrorCodes.HostRequirementMissing, "pyro setup needs apt-get (Debian or Ubuntu)", {
-      hint: `install the equivalents of: ${missing.join(", ")}`,
-    });
+    throw new PyroError(
+      ErrorCodes.HostRequirementMissing,
+      "pyro setup needs apt-get (Debian or Ubuntu)",
+      {
+        hint: `install the equivalents of: ${missing.join(", ")}`,
+      },
+    );
   }
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   progress("apt-get update");
@@ -102,7 +123,10 @@ export async function installRequirements(progress: ProgressFn): Promise<SetupRe
   const after = checkRequirements();
   const still = missingPackages(after);
   if (still.length > 0) {
-    throw new PyroError(ErrorCodes.HostRequirementMissing, `still missing after install: ${still.join(", ")}`);
+    throw new PyroError(
+      ErrorCodes.HostRequirementMissing,
+      `still missing after install: ${still.join(", ")}`,
+    );
   }
   return { installed: missing, already_present: present, requirements: after };
 }

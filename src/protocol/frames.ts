@@ -56,7 +56,9 @@ export class ProtocolError extends Error {
 
 export function encodeFrame(kind: FrameKind, channel: number, payload: Buffer = EMPTY): Buffer {
   if (payload.length > MAX_PAYLOAD_BYTES) {
-    throw new ProtocolError(`frame payload of ${payload.length} bytes exceeds ${MAX_PAYLOAD_BYTES}`);
+    throw new ProtocolError(
+      `frame payload of ${payload.length} bytes exceeds ${MAX_PAYLOAD_BYTES}`,
+    );
   }
   const header = Buffer.allocUnsafe(HEADER_BYTES);
   header.writeUInt16BE(FRAME_MAGIC, 0);

@@ -41,13 +41,17 @@ export class Pyro {
   private readonly maxRunning: number;
 
   constructor(options: PyroOptions = {}) {
-    this.paths = resolvePaths(options.home ? { ...process.env, PYRO_HOME: options.home } : process.env);
+    this.paths = resolvePaths(
+      options.home ? { ...process.env, PYRO_HOME: options.home } : process.env,
+    );
     ensurePrivateDir(this.paths.data);
     ensurePrivateDir(this.paths.cache);
     this.cache = new EnvironmentCache(this.paths);
     this.progress = options.progress ?? silentProgress;
     const envLimit = Number(process.env.PYRO_MAX_RUNNING);
-    this.maxRunning = options.maxRunning ?? (Number.isInteger(envLimit) && envLimit > 0 ? envLimit : DEFAULT_MAX_RUNNING);
+    this.maxRunning =
+      options.maxRunning ??
+      (Number.isInteger(envLimit) && envLimit > 0 ? envLimit : DEFAULT_MAX_RUNNING);
     const cache = this.cache;
     const progress = this.progress;
     this.environments = {
@@ -73,6 +77,11 @@ export class Pyro {
   }
 
   private launchContext(): LaunchContext {
-    return { paths: this.paths, cache: this.cache, progress: this.progress, maxRunning: this.maxRunning };
+    return {
+      paths: this.paths,
+      cache: this.cache,
+      progress: this.progress,
+      maxRunning: this.maxRunning,
+    };
   }
 }

@@ -16,25 +16,37 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** An empty or unparseable lock file younger than this may be a live owner mid-write. */
+const UNREADABLE_LOCK_GRACE_MS = 10_000;
+
 function tryAcquire(lockPath: string): boolean {
+  // Create the lock with its content in one step (write a private file, then
+  // link it into place) so no one ever sees a lock file without its pid.
+  const tmp = `${lockPath}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  fs.writeFileSync(tmp, String(process.pid), { mode: 0o600, flag: "wx" });
   try {
-    const fd = fs.openSync(lockPath, "wx", 0o600);
-    fs.writeSync(fd, String(process.pid));
-    fs.closeSync(fd);
+    fs.linkSync(tmp, lockPath);
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  } finally {
+    fs.rmSync(tmp, { force: true });
   }
-  let owner = NaN;
+  let content: string;
+  let mtimeMs: number;
   try {
-    owner = Number(fs.readFileSync(lockPath, "utf8").trim());
+    content = fs.readFileSync(lockPath, "utf8");
+    mtimeMs = fs.statSync(lockPath).mtimeMs;
   } catch {
     return false; // vanished between open and read: try again
   }
-  if (!processAlive(owner)) {
-    // Stale: remove it only if it is still the same file we judged.
+  const pid = /^\d+$/.test(content.trim()) ? Number(content.trim()) : undefined;
+  const stale =
+    pid === undefined ? Date.now() - mtimeMs > UNREADABLE_LOCK_GRACE_MS : !processAlive(pid);
+  if (stale) {
+    // Remove it only if it is still the same file we judged.
     try {
-      if (Number(fs.readFileSync(lockPath, "utf8").trim()) === owner) fs.unlinkSync(lockPath);
+      if (fs.readFileSync(lockPath, "utf8") === content) fs.unlinkSync(lockPath);
     } catch {
       // someone else cleaned it up
     }

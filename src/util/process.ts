@@ -4,6 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { ErrorCodes, PyroError, type ErrorCode } from "../errors.js";
+import { findExecutable } from "./which.js";
 
 export interface RunOptions {
   cwd?: string;
@@ -14,6 +15,11 @@ export interface RunOptions {
   onLine?: (line: string) => void;
   errorCode?: ErrorCode;
   hint?: string;
+  /**
+   * Signal the program gets if this process dies (via setpriv --pdeathsig).
+   * TERM lets tools such as mmdebstrap undo their mounts on the way out.
+   */
+  parentDeathSignal?: "TERM" | "KILL";
 }
 
 export interface RunResult {
@@ -23,9 +29,17 @@ export interface RunResult {
 
 const CAPTURE_LIMIT = 4 * 1024 * 1024;
 
-export function runCommand(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+export function runCommand(
+  command: string,
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const setpriv = options.parentDeathSignal ? findExecutable("setpriv") : undefined;
+  const [file, argv] = setpriv
+    ? [setpriv, ["--pdeathsig", options.parentDeathSignal!, "--", command, ...args]]
+    : [command, args];
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
+    const child = spawn(file, argv, {
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ["pipe", "pipe", "pipe"],
@@ -66,9 +80,13 @@ export function runCommand(command: string, args: string[], options: RunOptions 
     child.on("error", (error: NodeJS.ErrnoException) => {
       if (timer) clearTimeout(timer);
       reject(
-        new PyroError(options.errorCode ?? ErrorCodes.HostRequirementMissing, `cannot run ${command}: ${error.message}`, {
-          hint: options.hint ?? "run `pyro setup` to install the host packages pyro needs",
-        }),
+        new PyroError(
+          options.errorCode ?? ErrorCodes.HostRequirementMissing,
+          `cannot run ${command}: ${error.message}`,
+          {
+            hint: options.hint ?? "run `pyro setup` to install the host packages pyro needs",
+          },
+        ),
       );
     });
     child.on("close", (code, signal) => {
@@ -79,12 +97,18 @@ export function runCommand(command: string, args: string[], options: RunOptions 
         resolve({ stdout, stderr });
         return;
       }
-      const why = timedOut ? `timed out after ${options.timeoutMs} ms` : `exited with ${code ?? signal}`;
+      const why = timedOut
+        ? `timed out after ${options.timeoutMs} ms`
+        : `exited with ${code ?? signal}`;
       const tail = stderr.trim().split("\n").slice(-15).join("\n");
       reject(
-        new PyroError(options.errorCode ?? ErrorCodes.Internal, `${command} ${why}${tail ? `:\n${tail}` : ""}`, {
-          ...(options.hint ? { hint: options.hint } : {}),
-        }),
+        new PyroError(
+          options.errorCode ?? ErrorCodes.Internal,
+          `${command} ${why}${tail ? `:\n${tail}` : ""}`,
+          {
+            ...(options.hint ? { hint: options.hint } : {}),
+          },
+        ),
       );
     });
   });

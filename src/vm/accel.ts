@@ -32,7 +32,10 @@ export function kvmDeviceStatus(): { ok: boolean; reason: string } {
     const code = (error as NodeJS.ErrnoException).code;
     return code === "ENOENT"
       ? { ok: false, reason: "no /dev/kvm (KVM not available on this host)" }
-      : { ok: false, reason: "/dev/kvm is not accessible to this user (add yourself to the kvm group)" };
+      : {
+          ok: false,
+          reason: "/dev/kvm is not accessible to this user (add yourself to the kvm group)",
+        };
   }
 }
 
@@ -151,6 +154,12 @@ export async function chooseAccel(
 }
 
 function lastLine(output: string): string {
-  const lines = output.trim().split("\n").filter((line) => line.trim());
-  return (lines.find((line) => line.includes("error")) ?? lines.at(-1) ?? "no output").slice(0, 200);
+  const lines = output
+    .trim()
+    .split("\n")
+    .filter((line) => line.trim());
+  return (lines.find((line) => line.includes("error")) ?? lines.at(-1) ?? "no output").slice(
+    0,
+    200,
+  );
 }

@@ -84,18 +84,32 @@ export class MicroVm {
     const dir = path.join(ensurePrivateDir(options.vmsDir), id);
     const agentSocket = path.join(dir, "agent.sock");
     if (agentSocket.length > MAX_SOCKET_PATH) {
-      throw new PyroError(ErrorCodes.UsageError, `state directory path is too long for unix sockets: ${dir}`, {
-        hint: "set PYRO_HOME to a shorter path",
-      });
+      throw new PyroError(
+        ErrorCodes.UsageError,
+        `state directory path is too long for unix sockets: ${dir}`,
+        {
+          hint: "set PYRO_HOME to a shorter path",
+        },
+      );
     }
     ensurePrivateDir(dir);
-    const record: VmRecord = { id, dir, owner_pid: process.pid, qemu_pid: null, created_at: new Date().toISOString() };
+    const record: VmRecord = {
+      id,
+      dir,
+      owner_pid: process.pid,
+      qemu_pid: null,
+      created_at: new Date().toISOString(),
+    };
     writeRecord(record);
     const started = Date.now();
     const overlay = path.join(dir, "root.qcow2");
-    await runCommand("qemu-img", ["create", "-q", "-f", "qcow2", "-b", options.images.rootBase, "-F", "qcow2", overlay], {
-      errorCode: ErrorCodes.VmBootFailed,
-    });
+    await runCommand(
+      "qemu-img",
+      ["create", "-q", "-f", "qcow2", "-b", options.images.rootBase, "-F", "qcow2", overlay],
+      {
+        errorCode: ErrorCodes.VmBootFailed,
+      },
+    );
     const qemuArgs = buildQemuArgs({
       accel: options.accel,
       vcpus: options.vcpus,
@@ -116,13 +130,20 @@ export class MicroVm {
       ? [setpriv, ["--pdeathsig", "KILL", "--", options.qemuBinary, ...qemuArgs]]
       : [options.qemuBinary, qemuArgs];
     progress(`booting ${id} (${options.accel})`);
-    const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"], detached: !options.ephemeral });
+    const child = spawn(command, args, {
+      stdio: ["ignore", "ignore", "pipe"],
+      detached: !options.ephemeral,
+    });
     const vm = new MicroVm(id, dir, child);
     child.on("error", () => {});
     if (child.pid !== undefined) writeRecord({ ...record, qemu_pid: child.pid });
     try {
       vm.agent = await vm.connectAgent(agentSocket, started + options.bootTimeoutMs);
-      vm.hello = await vm.withDeadline(vm.agent.hello(), started + options.bootTimeoutMs, "the guest agent to answer");
+      vm.hello = await vm.withDeadline(
+        vm.agent.hello(),
+        started + options.bootTimeoutMs,
+        "the guest agent to answer",
+      );
       vm.bootMs = Date.now() - started;
       progress(`${id} ready in ${(vm.bootMs / 1000).toFixed(1)}s`);
       return vm;
@@ -174,15 +195,20 @@ export class MicroVm {
   }
 
   private bootTimeout(what: string): PyroError {
-    return new PyroError(ErrorCodes.VmBootTimeout, `timed out waiting for ${what}${this.diagnostics()}`, {
-      hint: "run `pyro doctor`; under software emulation boots are slow, so a larger --timeout may help",
-    });
+    return new PyroError(
+      ErrorCodes.VmBootTimeout,
+      `timed out waiting for ${what}${this.diagnostics()}`,
+      {
+        hint: "run `pyro doctor`; under software emulation boots are slow, so a larger --timeout may help",
+      },
+    );
   }
 
   private diagnostics(): string {
     const parts: string[] = [];
     if (this.exitInfo) parts.push(`QEMU exit ${this.exitInfo.code ?? this.exitInfo.signal}`);
-    if (this.stderrTail.trim()) parts.push(`QEMU said: ${this.stderrTail.trim().split("\n").slice(-5).join(" | ")}`);
+    if (this.stderrTail.trim())
+      parts.push(`QEMU said: ${this.stderrTail.trim().split("\n").slice(-5).join(" | ")}`);
     const console = tail(this.consoleLog, 2048).trim();
     if (console) parts.push(`guest console: ${console.split("\n").slice(-8).join(" | ")}`);
     return parts.length ? ` (${parts.join("; ")})` : "";
@@ -236,4 +262,3 @@ function tail(file: string, bytes: number): string {
     return "";
   }
 }
-

@@ -17,14 +17,19 @@ export interface QmpEvent {
 export class QmpClient extends EventEmitter {
   private buffer = "";
   private nextId = 1;
-  private readonly pending = new Map<string, { resolve(v: unknown): void; reject(e: Error): void }>();
+  private readonly pending = new Map<
+    string,
+    { resolve(v: unknown): void; reject(e: Error): void }
+  >();
   private closed = false;
 
   private constructor(private readonly socket: net.Socket) {
     super();
     socket.setEncoding("utf8");
     socket.on("data", (chunk: string) => this.onData(chunk));
-    socket.on("close", () => this.shutdown(new PyroError(ErrorCodes.VmDied, "QMP connection closed")));
+    socket.on("close", () =>
+      this.shutdown(new PyroError(ErrorCodes.VmDied, "QMP connection closed")),
+    );
     socket.on("error", () => {});
   }
 
@@ -44,7 +49,8 @@ export class QmpClient extends EventEmitter {
   }
 
   execute(command: string, args?: Record<string, unknown>): Promise<unknown> {
-    if (this.closed) return Promise.reject(new PyroError(ErrorCodes.VmDied, "QMP connection closed"));
+    if (this.closed)
+      return Promise.reject(new PyroError(ErrorCodes.VmDied, "QMP connection closed"));
     const id = String(this.nextId++);
     const message = JSON.stringify({ execute: command, id, ...(args ? { arguments: args } : {}) });
     return new Promise((resolve, reject) => {
@@ -87,7 +93,9 @@ export class QmpClient extends EventEmitter {
       this.pending.delete(message.id);
       if ("error" in message) {
         const error = message.error as { desc?: string };
-        pending.reject(new PyroError(ErrorCodes.VmBootFailed, `QEMU refused: ${error.desc ?? "unknown error"}`));
+        pending.reject(
+          new PyroError(ErrorCodes.VmBootFailed, `QEMU refused: ${error.desc ?? "unknown error"}`),
+        );
       } else {
         pending.resolve(message.return);
       }

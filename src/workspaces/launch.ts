@@ -42,17 +42,25 @@ export function requireQemu(): QemuInfo {
   requireHostTools(["qemu-system-x86_64", "qemu-img"]);
   const qemu = findQemu();
   if (!qemu) {
-    throw new PyroError(ErrorCodes.HostRequirementMissing, "qemu-system-x86_64 does not run", { hint: SETUP_HINT });
+    throw new PyroError(ErrorCodes.HostRequirementMissing, "qemu-system-x86_64 does not run", {
+      hint: SETUP_HINT,
+    });
   }
   return qemu;
 }
 
 export function validateResources(vcpus: number, memMib: number): void {
   if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > 64) {
-    throw new PyroError(ErrorCodes.UsageError, `vcpu count must be an integer from 1 to 64, got ${vcpus}`);
+    throw new PyroError(
+      ErrorCodes.UsageError,
+      `vcpu count must be an integer from 1 to 64, got ${vcpus}`,
+    );
   }
   if (!Number.isInteger(memMib) || memMib < 256 || memMib > 262144) {
-    throw new PyroError(ErrorCodes.UsageError, `memory must be an integer from 256 to 262144 MiB, got ${memMib}`);
+    throw new PyroError(
+      ErrorCodes.UsageError,
+      `memory must be an integer from 256 to 262144 MiB, got ${memMib}`,
+    );
   }
 }
 

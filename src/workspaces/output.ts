@@ -5,7 +5,7 @@
  */
 export type OutputEncoding = "utf-8" | "base64";
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 export function encodeOutput(bytes: Buffer): { text: string; encoding: OutputEncoding } {
   try {

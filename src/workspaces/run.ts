@@ -49,13 +49,18 @@ export async function runOnce(ctx: LaunchContext, options: RunOptions): Promise<
   const environment = options.environment ?? DEFAULT_ENVIRONMENT;
   const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_EXEC_TIMEOUT_SECONDS;
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
-    throw new PyroError(ErrorCodes.UsageError, `timeout must be a positive number of seconds, got ${timeoutSeconds}`);
+    throw new PyroError(
+      ErrorCodes.UsageError,
+      `timeout must be a positive number of seconds, got ${timeoutSeconds}`,
+    );
   }
   let argv: string[];
   try {
     argv = toShellArgv(options.command);
   } catch {
-    throw new PyroError(ErrorCodes.UsageError, "no command given", { hint: "usage: pyro run [ENV] -- COMMAND…" });
+    throw new PyroError(ErrorCodes.UsageError, "no command given", {
+      hint: "usage: pyro run [ENV] -- COMMAND…",
+    });
   }
   const vcpus = options.vcpuCount ?? DEFAULT_VCPUS;
   const memMib = options.memMib ?? DEFAULT_MEM_MIB;

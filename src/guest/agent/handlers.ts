@@ -33,6 +33,11 @@ export interface ChannelContext {
   inputDone(bytes: number): void;
 }
 
+/**
+ * Callbacks a handler sets to receive the host's frames on its channel.
+ * Handlers must set them before their first `await`: frames that arrive
+ * before that are otherwise dropped.
+ */
 export interface ChannelHooks {
   onData(stream: Stream, bytes: Buffer): void;
   onEof(stream: Stream): void;
@@ -103,7 +108,10 @@ function pump(
 ): void {
   let sent = 0;
   source.on("data", (chunk: Buffer) => {
-    if (sent >= maxBytes) return;
+    if (sent >= maxBytes) {
+      if (chunk.length > 0) onTruncate();
+      return;
+    }
     const room = maxBytes - sent;
     const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
     if (piece.length < chunk.length) onTruncate();
@@ -133,7 +141,11 @@ async function exec(
   if (!Array.isArray(args.argv) || args.argv.length === 0) {
     throw new OpError("bad_args", "argv must be a non-empty array of strings");
   }
-  const argv = args.argv.map((a, i) => str(a, `argv[${i}]`));
+  const argv = args.argv.map((a: unknown, i) => {
+    if (i === 0) return str(a, "argv[0]");
+    if (typeof a !== "string") throw new OpError("bad_args", `argv[${i}] must be a string`);
+    return a;
+  });
   const cwd = args.cwd ?? "/";
   const timeoutMs = optNumber(args.timeout_ms, "timeout_ms");
   const maxOutput = optNumber(args.max_output_bytes, "max_output_bytes") ?? DEFAULT_MAX_OUTPUT;
@@ -179,8 +191,11 @@ async function exec(
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let openPipes = 2;
     let grace: NodeJS.Timeout | undefined;
+    let finished = false;
 
     const finish = () => {
+      if (finished) return;
+      finished = true;
       if (timer) clearTimeout(timer);
       if (grace) clearTimeout(grace);
       child.stdout!.destroy();
@@ -234,7 +249,10 @@ function signalNumber(signal: NodeJS.Signals | null | undefined): number {
   return os.constants.signals[signal] ?? 0;
 }
 
-async function readFile(rawArgs: Record<string, unknown>, ctx: ChannelContext): Promise<ReadFileResult> {
+async function readFile(
+  rawArgs: Record<string, unknown>,
+  ctx: ChannelContext,
+): Promise<ReadFileResult> {
   const args = rawArgs as unknown as ReadFileArgs;
   const filePath = str(args.path, "path");
   const maxBytes = optNumber(args.max_bytes, "max_bytes") ?? Number.MAX_SAFE_INTEGER;
@@ -278,33 +296,39 @@ async function writeFile(
   const args = rawArgs as unknown as WriteFileArgs;
   const filePath = str(args.path, "path");
   const dir = path.dirname(filePath);
-  if (args.parents) await fs.promises.mkdir(dir, { recursive: true });
   // Write beside the target and rename: a reader never sees a half-written file.
   const tmp = path.join(dir, `.pyro-tmp-${randomBytes(6).toString("hex")}`);
-  const handle = await openOrExplain(tmp, "wx");
+  const opened = (async () => {
+    if (args.parents) await fs.promises.mkdir(dir, { recursive: true });
+    return openOrExplain(tmp, "wx");
+  })();
+  opened.catch(() => {}); // observed below
   let written = 0;
   let chain: Promise<unknown> = Promise.resolve();
   let failed: unknown;
+  const received = new Promise<void>((resolve, reject) => {
+    hooks.onData = (_stream, bytes) => {
+      ctx.inputQueued(bytes.length);
+      chain = chain.then(async () => {
+        try {
+          if (failed === undefined) await (await opened).write(bytes);
+          written += bytes.length;
+        } catch (error) {
+          failed = error;
+        } finally {
+          ctx.inputDone(bytes.length);
+        }
+      });
+    };
+    hooks.onEof = () => {
+      chain.then(() => (failed === undefined ? resolve() : reject(failed)), reject);
+    };
+    hooks.onCancel = () => reject(new OpError("cancelled", "write cancelled by host"));
+  });
+  received.catch(() => {}); // observed below; must not crash the agent if we bail out first
+  const handle = await opened;
   try {
-    await new Promise<void>((resolve, reject) => {
-      hooks.onData = (_stream, bytes) => {
-        ctx.inputQueued(bytes.length);
-        chain = chain.then(async () => {
-          try {
-            if (failed === undefined) await handle.write(bytes);
-            written += bytes.length;
-          } catch (error) {
-            failed = error;
-          } finally {
-            ctx.inputDone(bytes.length);
-          }
-        });
-      };
-      hooks.onEof = () => {
-        chain.then(() => (failed === undefined ? resolve() : reject(failed)), reject);
-      };
-      hooks.onCancel = () => reject(new OpError("cancelled", "write cancelled by host"));
-    });
+    await received;
     await handle.sync();
     await handle.chmod(args.mode ?? 0o644);
     await handle.close();
@@ -318,7 +342,11 @@ async function writeFile(
 }
 
 /** Pack a directory with the guest's own tar and stream it to the host. */
-async function tarOut(rawArgs: Record<string, unknown>, ctx: ChannelContext, hooks: ChannelHooks): Promise<TarResult> {
+async function tarOut(
+  rawArgs: Record<string, unknown>,
+  ctx: ChannelContext,
+  hooks: ChannelHooks,
+): Promise<TarResult> {
   const dir = str((rawArgs as unknown as TarArgs).path, "path");
   if (!fs.existsSync(dir)) throw new OpError("not_found", `${dir} does not exist`);
   const child = spawn("tar", ["-C", dir, "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
@@ -337,15 +365,22 @@ async function tarOut(rawArgs: Record<string, unknown>, ctx: ChannelContext, hoo
   });
   const code = await childExit(child);
   if (code !== 0) {
-    throw new OpError("tar_failed", `tar exited ${code}: ${Buffer.concat(errors).toString().slice(0, 2000)}`);
+    throw new OpError(
+      "tar_failed",
+      `tar exited ${code}: ${Buffer.concat(errors).toString().slice(0, 2000)}`,
+    );
   }
   return { bytes };
 }
 
 /** Unpack a tar stream from the host into a directory with the guest's own tar. */
-async function tarIn(rawArgs: Record<string, unknown>, ctx: ChannelContext, hooks: ChannelHooks): Promise<TarResult> {
+async function tarIn(
+  rawArgs: Record<string, unknown>,
+  ctx: ChannelContext,
+  hooks: ChannelHooks,
+): Promise<TarResult> {
   const dir = str((rawArgs as unknown as TarArgs).path, "path");
-  await fs.promises.mkdir(dir, { recursive: true });
+  fs.mkdirSync(dir, { recursive: true }); // synchronous: the hooks below must be set before any await
   const child = spawn("tar", ["-C", dir, "-xpf", "-"], { stdio: ["pipe", "ignore", "pipe"] });
   let bytes = 0;
   const errors: Buffer[] = [];
@@ -362,7 +397,10 @@ async function tarIn(rawArgs: Record<string, unknown>, ctx: ChannelContext, hook
   hooks.onCancel = () => child.kill("SIGKILL");
   const code = await childExit(child);
   if (code !== 0) {
-    throw new OpError("tar_failed", `tar exited ${code}: ${Buffer.concat(errors).toString().slice(0, 2000)}`);
+    throw new OpError(
+      "tar_failed",
+      `tar exited ${code}: ${Buffer.concat(errors).toString().slice(0, 2000)}`,
+    );
   }
   return { bytes };
 }

@@ -14,7 +14,8 @@ function findPort(): string {
   const sysfs = "/sys/class/virtio-ports";
   for (const entry of fs.readdirSync(sysfs)) {
     try {
-      if (fs.readFileSync(`${sysfs}/${entry}/name`, "utf8").trim() === PORT_NAME) return `/dev/${entry}`;
+      if (fs.readFileSync(`${sysfs}/${entry}/name`, "utf8").trim() === PORT_NAME)
+        return `/dev/${entry}`;
     } catch {
       // a port without a name
     }

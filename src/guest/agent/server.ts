@@ -62,7 +62,9 @@ export class AgentServer extends EventEmitter {
     this.input.on("error", (error) => this.emit("fatal", error));
     this.input.on("end", () => this.emit("fatal", new Error("host channel closed")));
     this.output.on("error", (error) => this.emit("fatal", error));
-    this.write(encodeJsonFrame(FrameKind.Event, 0, { type: "ready", agent_version: AGENT_VERSION }));
+    this.write(
+      encodeJsonFrame(FrameKind.Event, 0, { type: "ready", agent_version: AGENT_VERSION }),
+    );
   }
 
   private dispatch(frame: Frame): void {
@@ -105,19 +107,25 @@ export class AgentServer extends EventEmitter {
     const ctx = this.contextFor(channel);
     const channelState: OpenChannel = { onData: () => {}, onEof: () => {}, onCancel: () => {} };
     this.channels.set(channel, channelState);
-    Promise.resolve()
-      .then(() => handler(args, ctx, channelState))
-      .then(
-        (result) => this.respond(channel, { ok: true, result: result as Record<string, unknown> }),
-        (error: unknown) =>
-          this.respond(channel, {
-            ok: false,
-            error: {
-              code: error instanceof OpError ? error.code : "agent_error",
-              message: error instanceof Error ? error.message : String(error),
-            },
-          }),
-      );
+    // Called synchronously: a handler installs its hooks before its first await,
+    // so Data/Eof/Cancel frames that follow the Request in the same read reach it.
+    let pending: Promise<unknown>;
+    try {
+      pending = handler(args, ctx, channelState);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      (result) => this.respond(channel, { ok: true, result: result as Record<string, unknown> }),
+      (error: unknown) =>
+        this.respond(channel, {
+          ok: false,
+          error: {
+            code: error instanceof OpError ? error.code : "agent_error",
+            message: error instanceof Error ? error.message : String(error),
+          },
+        }),
+    );
   }
 
   private respond(channel: number, message: ResponseMessage): void {

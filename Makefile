@@ -1,0 +1,56 @@
+# pyro: the developer entry points. `make demo` and `make test` are the two
+# commands the README promises on a fresh Debian 12 machine (as root).
+SHELL := /bin/bash
+PYRO := node dist/cli.js
+
+.PHONY: deps build check lint format typecheck test test-unit test-guest demo setup dist-check bench clean
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json
+
+build: deps
+	npm run build
+
+setup: build
+	$(PYRO) setup
+
+lint: deps
+	npx eslint .
+
+format: deps
+	npx prettier --write .
+
+typecheck: deps
+	npx tsc --noEmit
+
+test-unit: build
+	npx vitest run --project unit
+
+# Lint, format check, typecheck, unit tests.
+check: deps
+	npx eslint .
+	npx prettier --check .
+	npx tsc --noEmit
+	$(MAKE) test-unit
+
+# Everything, guest-backed tests included (boots real microVMs).
+test: setup check
+	$(PYRO) env pull debian:12
+	npx vitest run --project guest
+
+# The main job, end to end: install what the host needs, build the environment, run a command in a guest.
+demo: setup
+	$(PYRO) run debian:12 -- git --version
+
+# Pack the npm package, install it into an empty directory, run it from there.
+dist-check: build
+	bash scripts/dist-check.sh
+
+bench: setup
+	node --import tsx bench/boot.ts
+
+clean:
+	rm -rf dist coverage

@@ -1,0 +1,41 @@
+/**
+ * `pyro doctor` on this host: real acceleration verdict, a real boot and
+ * exec, and failing checks that name their fix without hanging.
+ */
+import { describe, expect, it } from "vitest";
+import type { DoctorReport } from "../src/doctor/doctor.js";
+import { runCli, runCliJson } from "./helpers.js";
+
+describe("pyro doctor", () => {
+  it("reports platform, QEMU, acceleration and proves boot and guest exec", async () => {
+    const { code, json } = await runCliJson<DoctorReport>(["doctor"]);
+    expect(json.qemu.version).toMatch(/^\d+\.\d+/);
+    expect(["kvm", "tcg"]).toContain(json.acceleration?.accel);
+    expect(json.acceleration?.reason.length).toBeGreaterThan(0);
+    expect(json.capabilities.boot.ok).toBe(true);
+    expect(json.capabilities.guest_exec.ok).toBe(true);
+    expect(json.environments.find((e) => e.name === "debian:12")?.state).toBe("installed");
+    expect(json.checks.every((c) => c.ok)).toBe(true);
+    expect(json.ok).toBe(true);
+    expect(code).toBe(0);
+  });
+
+  it("prints one line per check for people", async () => {
+    const result = await runCli(["doctor", "--skip-boot"]);
+    const text = result.stdout.toString();
+    expect(text).toMatch(/^pyro \d+\.\d+\.\d+ on /);
+    expect(text).toMatch(/^ok {3}qemu: .*qemu-system-x86_64/m);
+    expect(text).toMatch(/^ok {3}acceleration: (KVM|software emulation \(TCG\)): /m);
+  });
+
+  it("names the fix for a broken QEMU and still answers", async () => {
+    const { code, json } = await runCliJson<DoctorReport>(["doctor"], {
+      PYRO_QEMU: "/nonexistent/qemu",
+    });
+    expect(code).toBe(1);
+    const qemu = json.checks.find((c) => c.name === "qemu");
+    expect(qemu?.ok).toBe(false);
+    expect(qemu?.fix).toContain("pyro setup");
+    expect(json.ok).toBe(false);
+  });
+});
