@@ -8,6 +8,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { resolvePaths } from "../src/config/paths.js";
+import { mountsUnder } from "../src/util/mounts.js";
+import { processesMentioning } from "../src/util/procs.js";
 import {
   copyEnvironmentInto,
   runCli,
@@ -151,12 +153,21 @@ describe("environments", () => {
     );
     expect(state.json.state).toBe("not_installed");
     expect(state.json.manifest).toBeNull();
+    // Pull again at once, while the killed build's tools may still be winding down.
     const pull = await runCliJson<{ cached: boolean }>(["env", "pull", "debian:12-base"], env);
     expect(pull.code).toBe(0);
     expect(pull.json.cached).toBe(false);
-    expect(fs.readdirSync(paths.tmp)).toEqual([]);
     const again = await runCliJson<{ state: string }>(["env", "inspect", "debian:12-base"], env);
     expect(again.json.state).toBe("installed");
+    // Once nothing works in the abandoned tree any more, prune leaves no trace of it (no mounts either).
+    await waitFor(
+      () => processesMentioning(paths.tmp).length === 0,
+      120_000,
+      "the killed build's tools to exit",
+    );
+    expect((await runCli(["env", "prune"], env)).code).toBe(0);
+    expect(fs.readdirSync(paths.tmp)).toEqual([]);
+    expect(mountsUnder(home)).toEqual([]);
     fs.rmSync(home, { recursive: true, force: true });
   });
 

@@ -26,7 +26,8 @@ import { RUNTIME_LABEL } from "../guest/boot-scripts.js";
 import { buildExt4Image } from "../util/disk-images.js";
 import { removeTree, unmountUnder } from "../util/mounts.js";
 import { sha256, sha256File } from "../util/hash.js";
-import { processAlive, withLock } from "../util/lock.js";
+import { withLock } from "../util/lock.js";
+import { processAlive, processesMentioning } from "../util/procs.js";
 import { silentProgress, type ProgressFn } from "../util/progress.js";
 import { buildEnvironment, type PackageVersion } from "./build.js";
 import {
@@ -243,12 +244,16 @@ export class EnvironmentCache {
     if (!fs.existsSync(this.paths.tmp)) return removed;
     for (const name of fs.readdirSync(this.paths.tmp)) {
       const pid = Number(/-(\d+)-[^-]+$/.exec(name)?.[1]);
-      if (!processAlive(pid)) {
-        const dir = path.join(this.paths.tmp, name);
+      const dir = path.join(this.paths.tmp, name);
+      // The builder is gone, but tools it started (mmdebstrap winding down) may still work in the tree.
+      if (processAlive(pid) || processesMentioning(dir).length > 0) continue;
+      try {
         // A killed mmdebstrap may leave /proc, /sys or /dev mounted inside its tree: never recurse into those.
         unmountUnder(dir);
         fs.rmSync(dir, { recursive: true, force: true });
         removed.push(name);
+      } catch {
+        // Left for the next pull or prune; it never blocks a build, which uses its own directory.
       }
     }
     return removed;

@@ -24,8 +24,10 @@ export interface RuntimeFile {
 export function locateAgentBundle(): string {
   if (process.env.PYRO_AGENT_BUNDLE) return process.env.PYRO_AGENT_BUNDLE;
   const here = path.dirname(fileURLToPath(import.meta.url));
+  // Bundled code may sit in dist/ or dist/chunks/; sources sit in src/guest/.
   const candidates = [
     path.join(here, "agent.js"),
+    path.join(here, "..", "agent.js"),
     path.resolve(here, "..", "..", "dist", "agent.js"),
   ];
   const found = candidates.find((candidate) => fs.existsSync(candidate));

@@ -4,7 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ErrorCodes, PyroError } from "../errors.js";
-import { processAlive, withLock } from "./lock.js";
+import { withLock } from "./lock.js";
+import { processAlive } from "./procs.js";
 
 let dir: string;
 let lockPath: string;

@@ -5,16 +5,7 @@
  */
 import fs from "node:fs";
 import { ErrorCodes, PyroError } from "../errors.js";
-
-export function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+import { processAlive } from "./procs.js";
 
 /** An empty or unparseable lock file younger than this may be a live owner mid-write. */
 const UNREADABLE_LOCK_GRACE_MS = 10_000;

@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { readJsonFile, writeFileAtomic } from "../config/paths.js";
-import { processAlive } from "../util/lock.js";
+import { processAlive } from "../util/procs.js";
 
 export interface VmRecord {
   id: string;
