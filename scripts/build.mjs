@@ -16,7 +16,11 @@ const common = {
 const external = ["commander", "tar"];
 await build({
   ...common,
-  entryPoints: { cli: "src/cli/main.ts", index: "src/index.ts" },
+  entryPoints: {
+    cli: "src/cli/main.ts",
+    index: "src/index.ts",
+    supervisor: "src/workspaces/supervisor-main.ts",
+  },
   outdir: "dist",
   external,
   splitting: true,

@@ -25,6 +25,16 @@ export const ErrorCodes = {
   GuestProtocolError: "guest_protocol_error",
   /** The guest agent refused or failed an operation. */
   GuestError: "guest_error",
+  /** No workspace has this id or name. */
+  WorkspaceNotFound: "workspace_not_found",
+  /** The workspace is not in a state that allows the operation (e.g. exec on a stopped one). */
+  WorkspaceState: "workspace_state",
+  /** A name is taken, or a path already exists. */
+  Conflict: "conflict",
+  /** A path outside /workspace, or an unsafe archive entry. */
+  PathNotAllowed: "path_not_allowed",
+  /** A patch that does not apply; nothing was changed. */
+  PatchFailed: "patch_failed",
   /** A limit (running VMs, sizes) was reached. */
   LimitExceeded: "limit_exceeded",
   /** Anything we did not anticipate. */

@@ -107,6 +107,15 @@ export class AgentClient {
     args: OpMap[K]["args"],
     options: RequestOptions = {},
   ): Promise<OpMap[K]["result"]> {
+    return (await this.call(op, args as Record<string, unknown>, options)) as OpMap[K]["result"];
+  }
+
+  /** Untyped request: any op, the raw result object. Used by proxies and supervisor ops. */
+  async call(
+    op: string,
+    args: Record<string, unknown>,
+    options: RequestOptions = {},
+  ): Promise<Record<string, unknown>> {
     if (this.closedError) throw this.closedError;
     const channel = this.nextChannel;
     this.nextChannel = this.nextChannel >= 0xffff_fff0 ? 1 : this.nextChannel + 1;
@@ -130,7 +139,7 @@ export class AgentClient {
       });
     }
     try {
-      return (await result) as OpMap[K]["result"];
+      return await result;
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
     }

@@ -38,6 +38,14 @@ export interface BootOptions {
   bootTimeoutMs: number;
   /** The QEMU dies with this process (parent-death signal). */
   ephemeral: boolean;
+  /**
+   * A persistent root disk (qcow2 overlay) owned by the caller, created over
+   * rootBase if missing and kept by destroy(). Without it the overlay lives
+   * and dies with the VM directory.
+   */
+  disk?: string;
+  /** Recorded in the VM's record so limits count the workspace, not its VM. */
+  workspaceId?: string;
   progress?: ProgressFn;
 }
 
@@ -78,6 +86,16 @@ export class MicroVm {
     return this.exitInfo === undefined;
   }
 
+  get qemuPid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Resolves with a description of how QEMU ended (signal, exit code, last console lines). */
+  async waitForExit(): Promise<string> {
+    await this.exited;
+    return `QEMU exited (${this.exitInfo?.signal ? `signal ${this.exitInfo.signal}` : `code ${this.exitInfo?.code}`})${this.diagnostics()}`;
+  }
+
   static async boot(options: BootOptions): Promise<MicroVm> {
     const progress = options.progress ?? silentProgress;
     const id = `vm_${randomBytes(6).toString("hex")}`;
@@ -99,17 +117,12 @@ export class MicroVm {
       owner_pid: process.pid,
       qemu_pid: null,
       created_at: new Date().toISOString(),
+      ...(options.workspaceId ? { workspace_id: options.workspaceId } : {}),
     };
     writeRecord(record);
     const started = Date.now();
-    const overlay = path.join(dir, "root.qcow2");
-    await runCommand(
-      "qemu-img",
-      ["create", "-q", "-f", "qcow2", "-b", options.images.rootBase, "-F", "qcow2", overlay],
-      {
-        errorCode: ErrorCodes.VmBootFailed,
-      },
-    );
+    const overlay = options.disk ?? path.join(dir, "root.qcow2");
+    if (!fs.existsSync(overlay)) await createOverlay(options.images.rootBase, overlay);
     const qemuArgs = buildQemuArgs({
       accel: options.accel,
       vcpus: options.vcpus,
@@ -221,25 +234,42 @@ export class MicroVm {
     this.agent?.close();
     if (this.running) {
       await this.quitViaQmp().catch(() => {});
-      await Promise.race([this.exited, sleep(2000)]);
+      await Promise.race([this.exited, timeout(2000)]);
     }
     if (this.running) {
       killQemu(this.child.pid ?? null, this.dir);
-      await Promise.race([this.exited, sleep(5000)]);
+      await Promise.race([this.exited, timeout(5000)]);
     }
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   private async quitViaQmp(): Promise<void> {
     const socket = path.join(this.dir, "qmp.sock");
-    const qmp = await Promise.race([QmpClient.connect(socket), sleep(1000).then(() => undefined)]);
+    const qmp = await Promise.race([
+      QmpClient.connect(socket),
+      timeout(1000).then(() => undefined),
+    ]);
     if (!qmp) return;
     try {
-      await Promise.race([qmp.execute("quit"), sleep(1000)]);
+      await Promise.race([qmp.execute("quit"), timeout(1000)]);
     } finally {
       qmp.close();
     }
   }
+}
+
+/** A qcow2 overlay over a read-only base: only changed blocks are stored. */
+export async function createOverlay(base: string, overlay: string): Promise<void> {
+  const tmp = `${overlay}.tmp-${process.pid}`;
+  await runCommand("qemu-img", ["create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", tmp], {
+    errorCode: ErrorCodes.VmBootFailed,
+  });
+  fs.renameSync(tmp, overlay);
+}
+
+/** A deadline for Promise.race that does not keep the process alive once the race is decided. */
+function timeout(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function sleep(ms: number): Promise<void> {

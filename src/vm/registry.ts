@@ -16,6 +16,8 @@ export interface VmRecord {
   owner_pid: number;
   qemu_pid: number | null;
   created_at: string;
+  /** The workspace this VM belongs to, if any. */
+  workspace_id?: string;
 }
 
 export function recordPath(dir: string): string {

@@ -3,7 +3,10 @@
  * agent answers": host checks, the environment and runtime disk from the
  * cache (built if missing), the accelerator verdict, the running-VM limit.
  */
-import type { PyroPaths } from "../config/paths.js";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { ensurePrivateDir, type PyroPaths } from "../config/paths.js";
 import type { EnvironmentCache, ResolvedEnvironment } from "../environments/cache.js";
 import { findCatalogEntry } from "../environments/catalog.js";
 import { ErrorCodes, PyroError } from "../errors.js";
@@ -13,6 +16,9 @@ import { chooseAccel, type AccelDecision } from "../vm/accel.js";
 import { MicroVm } from "../vm/machine.js";
 import { findQemu, type QemuInfo } from "../vm/qemu.js";
 import { liveRecords, reapOrphans } from "../vm/registry.js";
+import { withLock } from "../util/lock.js";
+import { processAlive } from "../util/procs.js";
+import { WorkspaceStore } from "./store.js";
 
 export const DEFAULT_VCPUS = 1;
 export const DEFAULT_MEM_MIB = 1024;
@@ -30,6 +36,10 @@ export interface LaunchRequest {
   vcpus: number;
   memMib: number;
   ephemeral: boolean;
+  /** Persistent root disk (workspaces); see BootOptions.disk. */
+  disk?: string;
+  /** Set when the VM belongs to a workspace (its slot is reserved by the workspace record). */
+  workspaceId?: string;
 }
 
 export interface Launched {
@@ -76,28 +86,105 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
   validateResources(request.vcpus, request.memMib);
   const qemu = requireQemu();
   reapOrphans(ctx.paths.vms);
-  const running = liveRecords(ctx.paths.vms);
-  if (running.length >= ctx.maxRunning) {
-    throw new PyroError(
-      ErrorCodes.LimitExceeded,
-      `${running.length} VMs are already running (limit ${ctx.maxRunning}): ${running.map((r) => r.id).join(", ")}`,
-      { hint: "stop or delete one of them, or raise the limit with PYRO_MAX_RUNNING" },
-    );
+  // Workspace VMs are counted through their workspace record, reserved by whoever starts them.
+  const release = request.workspaceId
+    ? () => {}
+    : await reserveSlot(ctx, "a one-shot VM", claimFile(ctx.paths));
+  try {
+    const environment = await ctx.cache.ensure(request.environment, ctx.progress);
+    const runtime = await ctx.cache.ensureRuntime(ctx.progress);
+    const images = { kernel: environment.kernel, initrd: environment.initramfs };
+    const accel = await chooseAccel(ctx.paths.hostCache, qemu, images);
+    const vm = await MicroVm.boot({
+      vmsDir: ctx.paths.vms,
+      qemuBinary: qemu.binary,
+      images: { ...images, rootBase: environment.rootfs, runtimeDisk: runtime.image },
+      accel: accel.accel,
+      vcpus: request.vcpus,
+      memMib: request.memMib,
+      bootTimeoutMs: bootTimeoutMs(accel),
+      ephemeral: request.ephemeral,
+      disk: request.disk,
+      workspaceId: request.workspaceId,
+      progress: ctx.progress,
+    });
+    return { vm, environment, accel };
+  } finally {
+    release();
   }
-  const environment = await ctx.cache.ensure(request.environment, ctx.progress);
-  const runtime = await ctx.cache.ensureRuntime(ctx.progress);
-  const images = { kernel: environment.kernel, initrd: environment.initramfs };
-  const accel = await chooseAccel(ctx.paths.hostCache, qemu, images);
-  const vm = await MicroVm.boot({
-    vmsDir: ctx.paths.vms,
-    qemuBinary: qemu.binary,
-    images: { ...images, rootBase: environment.rootfs, runtimeDisk: runtime.image },
-    accel: accel.accel,
-    vcpus: request.vcpus,
-    memMib: request.memMib,
-    bootTimeoutMs: bootTimeoutMs(accel),
-    ephemeral: request.ephemeral,
-    progress: ctx.progress,
+}
+
+interface RunningThing {
+  kind: "vm" | "workspace";
+  id: string;
+  name: string | null;
+}
+
+/** What counts against the running limit: one-shot VMs (booted or booting) and live workspaces. */
+export function runningThings(paths: PyroPaths): RunningThing[] {
+  const things: RunningThing[] = [];
+  for (const record of liveRecords(paths.vms)) {
+    if (!record.workspace_id) things.push({ kind: "vm", id: record.id, name: null });
+  }
+  for (const claim of liveClaims(paths)) things.push({ kind: "vm", id: claim, name: null });
+  for (const ws of new WorkspaceStore(paths).all()) {
+    if (ws.state === "starting" || ws.state === "started")
+      things.push({ kind: "workspace", id: ws.id, name: ws.name });
+  }
+  return things;
+}
+
+/**
+ * Check the running limit and reserve a slot atomically (under a global
+ * lock), so two launches at once cannot both take the last slot. `reserve`
+ * makes the reservation visible to the next count (a claim file, or a
+ * workspace record in state "starting"); the returned function releases a
+ * claim once the VM's own record counts instead.
+ */
+export async function reserveSlot(
+  ctx: LaunchContext,
+  what: string,
+  reserve: (() => void) | { claim: string },
+): Promise<() => void> {
+  ensurePrivateDir(ctx.paths.locks);
+  return withLock(
+    path.join(ctx.paths.locks, "launch.lock"),
+    async () => {
+      const running = runningThings(ctx.paths);
+      if (running.length >= ctx.maxRunning) {
+        const names = running.map((t) => (t.name ? `${t.id} (${t.name})` : t.id)).join(", ");
+        throw new PyroError(
+          ErrorCodes.LimitExceeded,
+          `cannot start ${what}: ${running.length} already running (limit ${ctx.maxRunning}): ${names}`,
+          {
+            hint: "stop or delete one of them (`pyro workspace stop ID`), or raise the limit with PYRO_MAX_RUNNING",
+          },
+        );
+      }
+      if (typeof reserve === "function") {
+        reserve();
+        return () => {};
+      }
+      ensurePrivateDir(path.dirname(reserve.claim));
+      fs.writeFileSync(reserve.claim, String(process.pid), { mode: 0o600 });
+      return () => fs.rmSync(reserve.claim, { force: true });
+    },
+    { timeoutMs: 60_000, what: "the launch lock" },
+  );
+}
+
+function claimFile(paths: PyroPaths): { claim: string } {
+  return {
+    claim: path.join(paths.data, "claims", `${process.pid}-${randomBytes(4).toString("hex")}`),
+  };
+}
+
+function liveClaims(paths: PyroPaths): string[] {
+  const dir = path.join(paths.data, "claims");
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).filter((name) => {
+    if (processAlive(Number(name.split("-")[0]))) return true;
+    fs.rmSync(path.join(dir, name), { force: true });
+    return false;
   });
-  return { vm, environment, accel };
 }

@@ -1,0 +1,238 @@
+/**
+ * The workspace supervisor: one small detached process per running workspace.
+ * It owns QEMU (which dies with it) and the one agent connection, and serves
+ * any number of clients (CLIs, SDKs, the MCP server) on an owner-only unix
+ * socket speaking the same framed protocol as the agent. Client channels are
+ * forwarded to agent channels, so every agent op works through it unchanged;
+ * `pyro.*` ops are its own (stop).
+ *
+ * No global daemon: when the workspace stops, or its VM dies, the supervisor
+ * records why and exits.
+ */
+import fs from "node:fs";
+import net from "node:net";
+import { PassThrough } from "node:stream";
+import type { PyroPaths } from "../config/paths.js";
+import { EnvironmentCache } from "../environments/cache.js";
+import { isPyroError, toPyroError } from "../errors.js";
+import type { AgentClient } from "../guest/client.js";
+import {
+  FrameDecoder,
+  FrameKind,
+  encodeDataFrame,
+  encodeJsonFrame,
+  parseJsonPayload,
+  parseStreamPayload,
+  type Frame,
+} from "../protocol/frames.js";
+import type { MicroVm } from "../vm/machine.js";
+import { launchVm } from "./launch.js";
+import { WorkspaceStore } from "./store.js";
+
+/** Ops whose requests carry input frames from the client. */
+const INPUT_OPS = new Set(["write_file", "tar_in"]);
+
+export interface SupervisorReady {
+  ok: boolean;
+  error?: { code: string; message: string; hint?: string };
+}
+
+export async function runSupervisor(
+  paths: PyroPaths,
+  id: string,
+  report: (ready: SupervisorReady) => void,
+): Promise<void> {
+  const store = new WorkspaceStore(paths);
+  const record = store.readRaw(id);
+  if (!record) throw new Error(`workspace ${id} does not exist`);
+  let vm: MicroVm;
+  try {
+    const launched = await launchVm(
+      {
+        paths,
+        cache: new EnvironmentCache(paths),
+        progress: () => {},
+        maxRunning: Number.MAX_SAFE_INTEGER,
+      },
+      {
+        environment: record.environment,
+        vcpus: record.vcpu_count,
+        memMib: record.mem_mib,
+        ephemeral: true,
+        disk: store.file(id, "disk.qcow2"),
+        workspaceId: id,
+      },
+    );
+    vm = launched.vm;
+    await store.update(id, (r) => {
+      r.state = "started";
+      r.supervisor_pid = process.pid;
+      r.qemu_pid = vm.qemuPid ?? null;
+      r.failure_reason = null;
+      r.boot_ms = vm.bootMs;
+      r.accel = launched.accel.accel;
+    });
+  } catch (error) {
+    const pyroError = toPyroError(error);
+    await store
+      .update(id, (r) => {
+        r.state = "failed";
+        r.failure_reason = pyroError.message;
+        r.supervisor_pid = null;
+      })
+      .catch(() => {});
+    report({ ok: false, error: pyroError.toJSON() });
+    return;
+  }
+
+  const socketPath = store.file(id, "control.sock");
+  fs.rmSync(socketPath, { force: true });
+  const clients = new Set<net.Socket>();
+  const server = net.createServer((socket) => serveClient(socket, vm.agent, clients, () => stop()));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(socketPath, () => resolve());
+  });
+  fs.chmodSync(socketPath, 0o600);
+
+  let stopping = false;
+  const finish = async (state: "stopped" | "failed", reason: string | null) => {
+    server.close();
+    for (const client of clients) client.destroy();
+    await vm.destroy();
+    await store
+      .update(id, (r) => {
+        r.state = state;
+        r.failure_reason = reason;
+        r.supervisor_pid = null;
+        r.qemu_pid = null;
+      })
+      .catch(() => {}); // deleted meanwhile
+    fs.rmSync(socketPath, { force: true });
+  };
+
+  /** Flush the guest's disk, then let QEMU quit cleanly. */
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await vm.agent.call("sync", {}).catch(() => {});
+    await finish("stopped", null);
+  };
+
+  vm.waitForExit().then(async (description) => {
+    if (stopping) return;
+    stopping = true;
+    await finish("failed", `the VM died: ${description}`);
+    process.exit(0);
+  });
+  process.on("SIGTERM", () => void stop().then(() => process.exit(0)));
+  report({ ok: true });
+}
+
+/** Forward one client's channels to agent channels; answer `pyro.*` ops here. */
+function serveClient(
+  socket: net.Socket,
+  agent: AgentClient,
+  clients: Set<net.Socket>,
+  stop: () => Promise<void>,
+): void {
+  clients.add(socket);
+  const decoder = new FrameDecoder();
+  const open = new Map<number, { input?: PassThrough; abort: AbortController }>();
+  const send = (frame: Buffer) => {
+    if (!socket.destroyed) socket.write(frame);
+  };
+  const onFrame = (frame: Frame) => {
+    switch (frame.kind) {
+      case FrameKind.Request: {
+        const message = parseJsonPayload(frame.payload);
+        const op = typeof message.op === "string" ? message.op : "";
+        const args = (message.args ?? {}) as Record<string, unknown>;
+        const channel = frame.channel;
+        if (op === "pyro.stop") {
+          void stop().then(() => {
+            send(
+              encodeJsonFrame(FrameKind.Response, channel, { ok: true, result: { stopped: true } }),
+            );
+            socket.end(() => process.exit(0));
+          });
+          return;
+        }
+        const abort = new AbortController();
+        const wantsInput = INPUT_OPS.has(op) || (op === "exec" && args.stdin === true);
+        const input = wantsInput ? new PassThrough() : undefined;
+        open.set(channel, { input, abort });
+        agent
+          .call(op, args, {
+            input,
+            signal: abort.signal,
+            onData: (stream, bytes) => send(encodeDataFrame(channel, stream, bytes)),
+          })
+          .then(
+            (result) => send(encodeJsonFrame(FrameKind.Response, channel, { ok: true, result })),
+            (error: unknown) => {
+              const e = toPyroError(error);
+              const guestCode =
+                isPyroError(error) && typeof e.details?.guest_code === "string"
+                  ? e.details.guest_code
+                  : e.code;
+              send(
+                encodeJsonFrame(FrameKind.Response, channel, {
+                  ok: false,
+                  error: { code: guestCode, message: e.message },
+                }),
+              );
+            },
+          )
+          .finally(() => open.delete(channel));
+        return;
+      }
+      case FrameKind.Data: {
+        const { bytes } = parseStreamPayload(frame.payload);
+        open.get(frame.channel)?.input?.write(bytes);
+        return;
+      }
+      case FrameKind.Eof:
+        open.get(frame.channel)?.input?.end();
+        return;
+      case FrameKind.Cancel:
+        open.get(frame.channel)?.abort.abort();
+        return;
+      default:
+        socket.destroy();
+    }
+  };
+  socket.on("data", (chunk: Buffer) => {
+    try {
+      for (const frame of decoder.push(chunk)) onFrame(frame);
+    } catch {
+      socket.destroy();
+    }
+  });
+  socket.on("error", () => {});
+  socket.on("close", () => {
+    clients.delete(socket);
+    // A client that goes away abandons its commands: kill them in the guest.
+    for (const { abort, input } of open.values()) {
+      abort.abort();
+      input?.end();
+    }
+    open.clear();
+  });
+}
+
+/** Entry point of the detached supervisor process: `supervisor.js <paths-json> <workspace-id>`. */
+export async function supervisorMain(argv: string[]): Promise<void> {
+  const [pathsJson, id] = argv;
+  if (!pathsJson || !id) {
+    process.stderr.write("usage: supervisor <paths-json> <workspace-id>\n");
+    process.exit(2);
+  }
+  const paths = JSON.parse(pathsJson) as PyroPaths;
+  // The starter reads one JSON line from our stdout, then goes away.
+  process.stdout.on("error", () => {});
+  await runSupervisor(paths, id, (ready) => {
+    process.stdout.write(`${JSON.stringify(ready)}\n`);
+    if (!ready.ok) process.exitCode = 1;
+  });
+}
