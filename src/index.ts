@@ -12,3 +12,11 @@ export type {
 export type { SetupResult } from "./host/requirements.js";
 export { CATALOG, DEFAULT_ENVIRONMENT } from "./environments/catalog.js";
 export { VERSION } from "./version.js";
+export type {
+  Workspace,
+  WorkspaceExecResult,
+  CreateWorkspaceOptions,
+  ExecOptions as WorkspaceExecOptions,
+} from "./workspaces/service.js";
+export type { DiffResult, DiffEntry } from "./workspaces/diff.js";
+export type { JournalEntry } from "./workspaces/journal.js";

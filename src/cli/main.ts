@@ -2,47 +2,14 @@
  * The `pyro` command line. Parsing and printing only: every operation is a
  * call into the SDK, whose payload `--json` prints unchanged.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { ErrorCodes, PyroError } from "../errors.js";
-import { Pyro } from "../sdk/pyro.js";
-import { endProgress, stderrProgress } from "../util/progress.js";
+import { endProgress } from "../util/progress.js";
 import { VERSION } from "../version.js";
 import { CATALOG, DEFAULT_ENVIRONMENT } from "../environments/catalog.js";
+import { act, positiveInt, positiveNumber, sdk } from "./common.js";
 import { formatBytes, printJson, reportError, table } from "./output.js";
-
-function positiveInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0)
-      throw new InvalidArgumentError(`${name} must be a positive integer`);
-    return n;
-  };
-}
-
-function positiveNumber(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0)
-      throw new InvalidArgumentError(`${name} must be a positive number`);
-    return n;
-  };
-}
-
-function sdk(json: boolean): Pyro {
-  return new Pyro({ progress: json ? () => {} : stderrProgress() });
-}
-
-/** Run an action; print its error (if any) and set the exit code. */
-async function act(json: boolean, fn: () => Promise<number | void>): Promise<void> {
-  try {
-    const code = await fn();
-    endProgress();
-    process.exitCode = code ?? 0;
-  } catch (error) {
-    endProgress();
-    process.exitCode = reportError(error, json);
-  }
-}
+import { registerWorkspaceCommands } from "./workspace.js";
 
 export function buildProgram(passthrough: string[]): Command {
   const program = new Command();
@@ -236,6 +203,7 @@ export function buildProgram(passthrough: string[]): Command {
       }),
     );
 
+  registerWorkspaceCommands(program, passthrough);
   program.addOption(new Option("--debug", "print stack traces on errors").hideHelp());
   return program;
 }

@@ -332,10 +332,10 @@ export class EnvironmentCache {
   /**
    * Remove what nothing needs: entries of other catalog versions, abandoned
    * builds, blobs no manifest references, and (with `all`) every installed
-   * environment not in `inUse`.
+   * environment not in `inUse`. Blobs in `keepBlobs` are never removed.
    */
   async prune(
-    options: { all?: boolean; inUse?: Set<string> } = {},
+    options: { all?: boolean; inUse?: Set<string>; keepBlobs?: Set<string> } = {},
   ): Promise<{ removed_environments: string[]; removed_blobs: number; freed_bytes: number }> {
     const removedEnvironments: string[] = [];
     this.cleanAbandonedBuilds();
@@ -348,7 +348,8 @@ export class EnvironmentCache {
         removedEnvironments.push(entry.name);
       }
     }
-    const referenced = new Set<string>();
+    // Workspace disks are overlays over a rootfs blob: those blobs stay as long as the workspace does.
+    const referenced = new Set<string>(options.keepBlobs ?? []);
     for (const entry of CATALOG) {
       const manifest = this.readManifest(entry.name);
       if (manifest)

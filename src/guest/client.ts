@@ -22,6 +22,7 @@ import {
   type Frame,
 } from "../protocol/frames.js";
 import type {
+  DirEntry,
   ExecArgs,
   ExecResult,
   HelloResult,
@@ -180,15 +181,21 @@ export class AgentClient {
     };
   }
 
-  async readFile(path: string, maxBytes: number): Promise<ReadFileResult & { content: Buffer }> {
+  async readFile(
+    path: string,
+    maxBytes: number,
+    scope?: string,
+  ): Promise<ReadFileResult & { content: Buffer; mode: number }> {
     const content = new BoundedBuffer(maxBytes);
     const result = await this.request(
       "read_file",
-      { path, max_bytes: maxBytes },
+      { path, max_bytes: maxBytes, ...(scope ? { scope } : {}) },
       { onData: (_stream, bytes) => content.push(bytes) },
     );
+    const size = Number(result.size);
     return {
-      size: Number(result.size),
+      size: Number.isSafeInteger(size) && size >= 0 ? size : 0,
+      mode: typeof result.mode === "number" ? result.mode & 0o7777 : 0o644,
       truncated: result.truncated === true || content.truncated,
       content: content.bytes(),
     };
@@ -197,18 +204,63 @@ export class AgentClient {
   writeFile(
     path: string,
     content: Buffer | Readable,
-    options: { mode?: number; parents?: boolean } = {},
+    options: { mode?: number; parents?: boolean; scope?: string } = {},
   ): Promise<WriteFileResult> {
     return this.request("write_file", { path, ...options }, { input: content });
   }
 
-  /** Stream a guest directory out as a tar archive into `sink` (which must bound what it keeps). */
-  tarOut(path: string, sink: (bytes: Buffer) => void): Promise<TarResult> {
-    return this.request("tar_out", { path }, { onData: (_stream, bytes) => sink(bytes) });
+  /** Stream a guest directory (or file) out as a tar archive into `sink` (which must bound what it keeps). */
+  tarOut(path: string, sink: (bytes: Buffer) => void, scope?: string): Promise<TarResult> {
+    return this.request(
+      "tar_out",
+      { path, ...(scope ? { scope } : {}) },
+      { onData: (_stream, bytes) => sink(bytes) },
+    );
   }
 
-  tarIn(path: string, archive: Readable | Buffer): Promise<TarResult> {
-    return this.request("tar_in", { path }, { input: archive });
+  tarIn(path: string, archive: Readable | Buffer, scope?: string): Promise<TarResult> {
+    return this.request("tar_in", { path, ...(scope ? { scope } : {}) }, { input: archive });
+  }
+
+  /** A directory listing, bounded: at most `maxEntries` entries, lines of at most 64 KiB. */
+  async listDir(
+    path: string,
+    options: { recursive?: boolean; maxEntries?: number; scope?: string } = {},
+  ): Promise<{ entries: DirEntry[]; truncated: boolean }> {
+    const maxEntries = options.maxEntries ?? 10_000;
+    const entries: DirEntry[] = [];
+    let partial = "";
+    let overflow = false;
+    const result = await this.request(
+      "list_dir",
+      {
+        path,
+        recursive: options.recursive ?? false,
+        max_entries: maxEntries,
+        ...(options.scope ? { scope: options.scope } : {}),
+      },
+      {
+        onData: (_stream, bytes) => {
+          partial += bytes.toString("utf8");
+          const lines = partial.split("\n");
+          partial = lines.pop() ?? "";
+          if (partial.length > 65536) partial = "";
+          for (const line of lines) {
+            if (entries.length >= maxEntries) {
+              overflow = true;
+              return;
+            }
+            const entry = parseDirEntry(line);
+            if (entry) entries.push(entry);
+          }
+        },
+      },
+    );
+    return { entries, truncated: result.truncated === true || overflow };
+  }
+
+  remove(path: string, scope?: string): Promise<{ removed: boolean }> {
+    return this.request("remove", { path, ...(scope ? { scope } : {}) });
   }
 
   private async sendInput(channel: number, input: Readable | Buffer): Promise<void> {
@@ -300,6 +352,27 @@ export class AgentClient {
     this.output.destroy();
     if ((this.input as unknown) !== this.output) this.input.destroy();
     for (const listener of this.closeListeners) listener(error);
+  }
+}
+
+const ENTRY_TYPES = new Set(["file", "directory", "symlink", "other"]);
+
+/** One untrusted listing line: well-formed entries only. */
+function parseDirEntry(line: string): DirEntry | undefined {
+  try {
+    const value = JSON.parse(line) as Record<string, unknown>;
+    if (typeof value.path !== "string" || !ENTRY_TYPES.has(value.type as string)) return undefined;
+    return {
+      path: value.path.slice(0, 4096),
+      type: value.type as DirEntry["type"],
+      size: typeof value.size === "number" ? value.size : 0,
+      mode: typeof value.mode === "number" ? value.mode : 0,
+      ...(typeof value.link_target === "string"
+        ? { link_target: value.link_target.slice(0, 4096) }
+        : {}),
+    };
+  } catch {
+    return undefined;
   }
 }
 

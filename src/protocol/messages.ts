@@ -37,7 +37,15 @@ export interface ExecResult {
   duration_ms: number;
 }
 
-export interface ReadFileArgs {
+/**
+ * Ops that take a path also take an optional `scope`: the path must then lie
+ * inside it after symlinks are resolved (the agent checks, in the guest).
+ */
+export interface Scoped {
+  scope?: string;
+}
+
+export interface ReadFileArgs extends Scoped {
   path: string;
   max_bytes?: number;
 }
@@ -45,9 +53,11 @@ export interface ReadFileArgs {
 export interface ReadFileResult {
   size: number;
   truncated: boolean;
+  /** Permission bits of the file. */
+  mode?: number;
 }
 
-export interface WriteFileArgs {
+export interface WriteFileArgs extends Scoped {
   path: string;
   mode?: number;
   /** Create missing parent directories. */
@@ -58,13 +68,39 @@ export interface WriteFileResult {
   bytes_written: number;
 }
 
-export interface TarArgs {
-  /** Directory to pack from (tar_out) or unpack into (tar_in). */
+export interface TarArgs extends Scoped {
+  /** Directory (or, for tar_out, file) to pack from; directory to unpack into (tar_in). */
   path: string;
 }
 
 export interface TarResult {
   bytes: number;
+  /** tar_out: what `path` was. A file is packed as its base name. */
+  kind?: "file" | "directory";
+}
+
+export interface ListDirArgs extends Scoped {
+  path: string;
+  recursive?: boolean;
+  max_entries?: number;
+}
+
+/** One entry, streamed as a JSON line on stdout; paths are relative to the listed directory. */
+export interface DirEntry {
+  path: string;
+  type: "file" | "directory" | "symlink" | "other";
+  size: number;
+  mode: number;
+  link_target?: string;
+}
+
+export interface ListDirResult {
+  count: number;
+  truncated: boolean;
+}
+
+export interface RemoveArgs extends Scoped {
+  path: string;
 }
 
 export interface OpMap {
@@ -75,6 +111,8 @@ export interface OpMap {
   tar_out: { args: TarArgs; result: TarResult };
   tar_in: { args: TarArgs; result: TarResult };
   sync: { args: Record<string, never>; result: Record<string, never> };
+  list_dir: { args: ListDirArgs; result: ListDirResult };
+  remove: { args: RemoveArgs; result: { removed: boolean } };
 }
 
 export type OpName = keyof OpMap;

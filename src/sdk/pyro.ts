@@ -18,6 +18,7 @@ import { installRequirements, type SetupResult } from "../host/requirements.js";
 import { silentProgress, type ProgressFn } from "../util/progress.js";
 import { DEFAULT_MAX_RUNNING, type LaunchContext } from "../workspaces/launch.js";
 import { runOnce, type RunOptions, type RunResult } from "../workspaces/run.js";
+import { WorkspaceService } from "../workspaces/service.js";
 
 export interface PyroOptions {
   /** State directory; defaults to $PYRO_HOME, else the XDG directories. */
@@ -36,6 +37,11 @@ export class Pyro {
     inspect(name: string): Promise<EnvironmentInspection>;
     prune(options?: { all?: boolean }): Promise<PruneResult>;
   };
+  /**
+   * Persistent workspaces: create, list, status, update, stop, start, delete,
+   * exec, logs, listFiles, readFile, writeFile, applyPatch, diff, export, syncPush.
+   */
+  readonly workspaces: WorkspaceService;
   private readonly cache: EnvironmentCache;
   private readonly progress: ProgressFn;
   private readonly maxRunning: number;
@@ -54,11 +60,19 @@ export class Pyro {
       (Number.isInteger(envLimit) && envLimit > 0 ? envLimit : DEFAULT_MAX_RUNNING);
     const cache = this.cache;
     const progress = this.progress;
+    this.workspaces = new WorkspaceService(this.paths, cache, progress, this.maxRunning);
     this.environments = {
       list: () => listEnvironments(cache),
       pull: (name, opts) => pullEnvironment(cache, name, progress, opts),
       inspect: (name) => inspectEnvironment(cache, name),
-      prune: (opts) => cache.prune({ ...opts, inUse: new Set() }),
+      prune: (opts) => {
+        const workspaces = this.workspaces.store.all();
+        return cache.prune({
+          ...opts,
+          inUse: new Set(workspaces.map((w) => w.environment)),
+          keepBlobs: new Set(workspaces.map((w) => w.rootfs_blob)),
+        });
+      },
     };
   }
 

@@ -53,6 +53,12 @@ export interface WorkspaceRecord {
   busy_pid: number | null;
   boot_ms: number | null;
   accel: "kvm" | "tcg" | null;
+  /** sha256 of the environment rootfs blob the disk is an overlay of (kept by prune). */
+  rootfs_blob: string;
+  /** False until create has seeded /workspace and captured the baseline. */
+  baseline_ready: boolean;
+  /** Last sequence number handed to an exec. */
+  exec_sequence?: number;
 }
 
 const ID_PATTERN = /^ws_[0-9a-f]{12}$/;
@@ -157,7 +163,8 @@ export class WorkspaceStore {
         const current = this.readRaw(id);
         if (!current)
           throw new PyroError(ErrorCodes.WorkspaceNotFound, `workspace ${id} was deleted`);
-        const next = change(structuredClone(current)) ?? current;
+        const draft = structuredClone(current);
+        const next = change(draft) ?? draft;
         this.write(next);
         return liveView(next);
       },
@@ -172,6 +179,18 @@ export class WorkspaceStore {
 
 /** What a record means right now, given which of its processes are alive. */
 export function liveView(record: WorkspaceRecord): WorkspaceRecord {
+  if (
+    record.state === "started" &&
+    !record.baseline_ready &&
+    !processAlive(record.busy_pid ?? -1)
+  ) {
+    return {
+      ...record,
+      state: "failed",
+      failure_reason:
+        record.failure_reason ?? "the create was interrupted before /workspace was seeded",
+    };
+  }
   if (record.state === "started" && !processAlive(record.supervisor_pid ?? -1)) {
     return {
       ...record,

@@ -13,7 +13,11 @@ import {
   PROTOCOL_VERSION,
   type ExecArgs,
   type ExecResult,
+  type DirEntry,
   type HelloResult,
+  type ListDirArgs,
+  type ListDirResult,
+  type RemoveArgs,
   type ReadFileArgs,
   type ReadFileResult,
   type TarArgs,
@@ -84,6 +88,31 @@ function optNumber(value: unknown, name: string): number | undefined {
     throw new OpError("bad_args", `${name} must be a non-negative number`);
   }
   return value;
+}
+
+/**
+ * Enforce an op's `scope`: `target` must be inside it once symlinks are
+ * resolved. With `followFinal` false the last component itself may be a
+ * symlink (it is replaced or removed, never followed).
+ */
+function checkScope(target: string, scope: unknown, followFinal: boolean): void {
+  if (scope === undefined || scope === null) return;
+  const root = str(scope, "scope");
+  const normal = path.posix.normalize(target);
+  if (!path.posix.isAbsolute(normal) || (normal !== root && !normal.startsWith(`${root}/`))) {
+    throw new OpError("path_not_allowed", `${target} is outside ${root}`);
+  }
+  const realRoot = fs.realpathSync(root);
+  let probe = followFinal ? normal : path.posix.dirname(normal);
+  // The deepest part of the path that exists decides where it really leads.
+  while (!fs.existsSync(probe) && probe !== "/") probe = path.posix.dirname(probe);
+  const real = fs.realpathSync(probe);
+  if (real !== realRoot && !real.startsWith(`${realRoot}/`)) {
+    throw new OpError(
+      "path_not_allowed",
+      `${target} leads outside ${root} (through a symlink to ${real})`,
+    );
+  }
 }
 
 async function hello(): Promise<HelloResult> {
@@ -255,6 +284,7 @@ async function readFile(
 ): Promise<ReadFileResult> {
   const args = rawArgs as unknown as ReadFileArgs;
   const filePath = str(args.path, "path");
+  checkScope(filePath, args.scope, true);
   const maxBytes = optNumber(args.max_bytes, "max_bytes") ?? Number.MAX_SAFE_INTEGER;
   const handle = await openOrExplain(filePath, "r");
   try {
@@ -271,7 +301,7 @@ async function readFile(
         await new Promise<void>((resume) => ctx.onDrain(resume));
       }
     }
-    return { size: stat.size, truncated: sent < stat.size };
+    return { size: stat.size, truncated: sent < stat.size, mode: stat.mode & 0o7777 };
   } finally {
     await handle.close();
   }
@@ -295,6 +325,7 @@ async function writeFile(
 ): Promise<WriteFileResult> {
   const args = rawArgs as unknown as WriteFileArgs;
   const filePath = str(args.path, "path");
+  checkScope(filePath, args.scope, false);
   const dir = path.dirname(filePath);
   // Write beside the target and rename: a reader never sees a half-written file.
   const tmp = path.join(dir, `.pyro-tmp-${randomBytes(6).toString("hex")}`);
@@ -341,15 +372,27 @@ async function writeFile(
   }
 }
 
-/** Pack a directory with the guest's own tar and stream it to the host. */
+/** Pack a directory (or one file, as its base name) with the guest's own tar and stream it to the host. */
 async function tarOut(
   rawArgs: Record<string, unknown>,
   ctx: ChannelContext,
   hooks: ChannelHooks,
 ): Promise<TarResult> {
-  const dir = str((rawArgs as unknown as TarArgs).path, "path");
-  if (!fs.existsSync(dir)) throw new OpError("not_found", `${dir} does not exist`);
-  const child = spawn("tar", ["-C", dir, "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
+  const args = rawArgs as unknown as TarArgs;
+  const target = str(args.path, "path");
+  checkScope(target, args.scope, true);
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(target);
+  } catch {
+    throw new OpError("not_found", `${target} does not exist`);
+  }
+  const kind = stat.isDirectory() ? "directory" : "file";
+  const tarArgs =
+    kind === "directory"
+      ? ["-C", target, "-cf", "-", "."]
+      : ["-C", path.dirname(target), "-cf", "-", path.basename(target)];
+  const child = spawn("tar", tarArgs, { stdio: ["ignore", "pipe", "pipe"] });
   let bytes = 0;
   const errors: Buffer[] = [];
   hooks.onCancel = () => child.kill("SIGKILL");
@@ -370,7 +413,7 @@ async function tarOut(
       `tar exited ${code}: ${Buffer.concat(errors).toString().slice(0, 2000)}`,
     );
   }
-  return { bytes };
+  return { bytes, kind };
 }
 
 /** Unpack a tar stream from the host into a directory with the guest's own tar. */
@@ -380,6 +423,7 @@ async function tarIn(
   hooks: ChannelHooks,
 ): Promise<TarResult> {
   const dir = str((rawArgs as unknown as TarArgs).path, "path");
+  checkScope(dir, (rawArgs as unknown as TarArgs).scope, true);
   fs.mkdirSync(dir, { recursive: true }); // synchronous: the hooks below must be set before any await
   const child = spawn("tar", ["-C", dir, "-xpf", "-"], { stdio: ["pipe", "ignore", "pipe"] });
   let bytes = 0;
@@ -417,6 +461,89 @@ async function sync(): Promise<Record<string, never>> {
   return {};
 }
 
+/** Stream a directory listing as JSON lines (never following symlinks), bounded by max_entries. */
+async function listDir(
+  rawArgs: Record<string, unknown>,
+  ctx: ChannelContext,
+): Promise<ListDirResult> {
+  const args = rawArgs as unknown as ListDirArgs;
+  const root = str(args.path, "path");
+  checkScope(root, args.scope, true);
+  const max = optNumber(args.max_entries, "max_entries") ?? 10_000;
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(root);
+  } catch {
+    throw new OpError("not_found", `${root} does not exist`);
+  }
+  if (!stat.isDirectory()) throw new OpError("not_a_directory", `${root} is not a directory`);
+  let count = 0;
+  let truncated = false;
+  const queue = [""];
+  while (queue.length > 0 && !truncated) {
+    const rel = queue.shift()!;
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(root, rel)).sort();
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (count >= max) {
+        truncated = true;
+        break;
+      }
+      const relPath = rel ? `${rel}/${name}` : name;
+      const full = path.join(root, relPath);
+      let entryStat: fs.Stats;
+      try {
+        entryStat = fs.lstatSync(full);
+      } catch {
+        continue;
+      }
+      const entry: DirEntry = {
+        path: relPath,
+        type: entryStat.isFile()
+          ? "file"
+          : entryStat.isDirectory()
+            ? "directory"
+            : entryStat.isSymbolicLink()
+              ? "symlink"
+              : "other",
+        size: entryStat.size,
+        mode: entryStat.mode & 0o7777,
+      };
+      if (entry.type === "symlink") entry.link_target = fs.readlinkSync(full);
+      if (!ctx.send(Stream.Stdout, Buffer.from(`${JSON.stringify(entry)}\n`))) {
+        await new Promise<void>((resume) => ctx.onDrain(resume));
+      }
+      count += 1;
+      if (entry.type === "directory" && args.recursive) queue.push(relPath);
+    }
+  }
+  return { count, truncated };
+}
+
+async function remove(rawArgs: Record<string, unknown>): Promise<{ removed: boolean }> {
+  const args = rawArgs as unknown as RemoveArgs;
+  const target = str(args.path, "path");
+  checkScope(target, args.scope, false);
+  if (args.scope !== undefined && path.posix.normalize(target) === args.scope) {
+    throw new OpError("path_not_allowed", `refusing to remove ${target} itself`);
+  }
+  const existed = fs.existsSync(target) || isSymlink(target);
+  await fs.promises.rm(target, { recursive: true, force: true });
+  return { removed: existed };
+}
+
+function isSymlink(target: string): boolean {
+  try {
+    return fs.lstatSync(target).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
 export const handlers: Record<string, Handler> = {
   hello,
   exec,
@@ -425,6 +552,8 @@ export const handlers: Record<string, Handler> = {
   tar_out: tarOut,
   tar_in: tarIn,
   sync,
+  list_dir: listDir,
+  remove,
 };
 
 export { OpError };

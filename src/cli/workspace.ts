@@ -1,0 +1,407 @@
+/**
+ * `pyro workspace …`: parsing and printing only; every operation is one SDK
+ * call whose payload `--json` prints unchanged.
+ */
+import fs from "node:fs";
+import { Command } from "commander";
+import { DEFAULT_ENVIRONMENT } from "../environments/catalog.js";
+import { ErrorCodes, PyroError } from "../errors.js";
+import type { Workspace } from "../workspaces/service.js";
+import { act, positiveInt, positiveNumber, sdk } from "./common.js";
+import { printJson, table } from "./output.js";
+
+interface JsonOpt {
+  json?: boolean;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function parseLabels(pairs: string[] | undefined): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const pair of pairs ?? []) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new PyroError(ErrorCodes.UsageError, `label "${pair}" is not KEY=VALUE`);
+    labels[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return labels;
+}
+
+function describe(ws: Workspace): string {
+  const lines = [
+    `id: ${ws.id}${ws.name ? ` (${ws.name})` : ""}`,
+    `state: ${ws.state}${ws.failure_reason ? ` — ${ws.failure_reason}` : ""}`,
+    `environment: ${ws.environment}, ${ws.vcpu_count} vCPU, ${ws.mem_mib} MiB`,
+    `seed: ${ws.origin_kind}${ws.origin_ref ? ` ${ws.origin_ref}` : ""} (${ws.seed_files} files)`,
+    `created: ${ws.created_at}, last activity: ${ws.last_activity_at}${ws.expires_at ? `, expires: ${ws.expires_at}` : ""}`,
+  ];
+  if (Object.keys(ws.labels).length)
+    lines.push(
+      `labels: ${Object.entries(ws.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ")}`,
+    );
+  lines.push(`commands run: ${ws.command_count}`);
+  return lines.join("\n");
+}
+
+function readTextOption(text: string | undefined, file: string | undefined, what: string): string {
+  if ((text === undefined) === (file === undefined)) {
+    throw new PyroError(ErrorCodes.UsageError, `give exactly one of --${what} or --${what}-file`);
+  }
+  if (file !== undefined) {
+    try {
+      return fs.readFileSync(file === "-" ? 0 : file, "utf8");
+    } catch (error) {
+      throw new PyroError(
+        ErrorCodes.UsageError,
+        `cannot read ${file}: ${(error as Error).message}`,
+      );
+    }
+  }
+  return text!;
+}
+
+export function registerWorkspaceCommands(program: Command, passthrough: string[]): void {
+  const ws = program
+    .command("workspace")
+    .description(
+      "persistent workspaces: a VM with /workspace you can seed, run, edit, diff and export",
+    );
+
+  ws.command("create")
+    .description("create and start a workspace")
+    .argument("[environment]", `environment (default ${DEFAULT_ENVIRONMENT})`)
+    .option(
+      "--seed-path <path>",
+      "seed /workspace from a directory (git-aware) or a .tar/.tar.gz/.tgz",
+    )
+    .option("--name <name>", "a unique name usable wherever an id is")
+    .option("--label <key=value>", "a label (repeatable)", collect)
+    .option("--vcpu-count <n>", "virtual CPUs (default 1)", positiveInt("--vcpu-count"))
+    .option("--mem-mib <n>", "memory in MiB (default 1024)", positiveInt("--mem-mib"))
+    .option(
+      "--ttl-seconds <n>",
+      "delete the workspace after this long",
+      positiveNumber("--ttl-seconds"),
+    )
+    .option("--id-only", "print only the new id")
+    .option("--json", "print the result as JSON")
+    .action(
+      (
+        environment: string | undefined,
+        opts: JsonOpt & {
+          seedPath?: string;
+          name?: string;
+          label?: string[];
+          vcpuCount?: number;
+          memMib?: number;
+          ttlSeconds?: number;
+          idOnly?: boolean;
+        },
+      ) =>
+        act(!!opts.json, async () => {
+          const created = await sdk(!!opts.json || !!opts.idOnly).workspaces.create({
+            environment,
+            seedPath: opts.seedPath,
+            name: opts.name,
+            labels: parseLabels(opts.label),
+            vcpuCount: opts.vcpuCount,
+            memMib: opts.memMib,
+            ttlSeconds: opts.ttlSeconds,
+          });
+          if (opts.json) return printJson(created);
+          if (opts.idOnly) return void process.stdout.write(`${created.id}\n`);
+          process.stdout.write(`${describe(created)}\n`);
+          for (const s of created.seed_skipped)
+            process.stderr.write(`seed: skipped ${s.path}: ${s.reason}\n`);
+        }),
+    );
+
+  ws.command("list")
+    .description("workspaces, most recently active first")
+    .option("--json", "print as JSON")
+    .action((opts: JsonOpt) =>
+      act(!!opts.json, async () => {
+        const list = sdk(!!opts.json).workspaces.list();
+        if (opts.json) return printJson({ workspaces: list });
+        if (list.length === 0)
+          return void process.stderr.write(
+            "no workspaces; create one with `pyro workspace create`\n",
+          );
+        const rows = [["ID", "NAME", "STATE", "ENVIRONMENT", "LAST ACTIVITY", "EXPIRES", "LABELS"]];
+        for (const w of list) {
+          rows.push([
+            w.id,
+            w.name ?? "-",
+            w.state,
+            w.environment,
+            w.last_activity_at,
+            w.expires_at ?? "-",
+            Object.entries(w.labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(",") || "-",
+          ]);
+        }
+        process.stdout.write(`${table(rows)}\n`);
+      }),
+    );
+
+  ws.command("status")
+    .argument("<workspace>", "id or name")
+    .description("one workspace's state and details")
+    .option("--json", "print as JSON")
+    .action((id: string, opts: JsonOpt) =>
+      act(!!opts.json, async () => {
+        const status = sdk(!!opts.json).workspaces.status(id);
+        if (opts.json) return printJson(status);
+        process.stdout.write(`${describe(status)}\n`);
+      }),
+    );
+
+  ws.command("update")
+    .argument("<workspace>", "id or name")
+    .description("rename, or set and clear labels")
+    .option("--name <name>", "new name")
+    .option("--label <key=value>", "set a label (repeatable)", collect)
+    .option("--clear-label <key>", "remove a label (repeatable)", collect)
+    .option("--json", "print as JSON")
+    .action(
+      (id: string, opts: JsonOpt & { name?: string; label?: string[]; clearLabel?: string[] }) =>
+        act(!!opts.json, async () => {
+          const updated = await sdk(!!opts.json).workspaces.update(id, {
+            name: opts.name,
+            labels: parseLabels(opts.label),
+            clearLabels: opts.clearLabel,
+          });
+          if (opts.json) return printJson(updated);
+          process.stdout.write(`${describe(updated)}\n`);
+        }),
+    );
+
+  for (const [verb, help] of [
+    ["stop", "stop the VM (disk kept)"],
+    ["start", "boot the workspace's disk again"],
+  ] as const) {
+    ws.command(verb)
+      .argument("<workspace>", "id or name")
+      .description(help)
+      .option("--json", "print as JSON")
+      .action((id: string, opts: JsonOpt) =>
+        act(!!opts.json, async () => {
+          const api = sdk(!!opts.json).workspaces;
+          const result = verb === "stop" ? await api.stop(id) : await api.start(id);
+          if (opts.json) return printJson(result);
+          process.stderr.write(`${result.name ?? result.id}: ${result.state}\n`);
+        }),
+      );
+  }
+
+  ws.command("delete")
+    .argument("<workspace>", "id or name")
+    .description("delete the workspace and every host-side file it has")
+    .option("--json", "print as JSON")
+    .action((id: string, opts: JsonOpt) =>
+      act(!!opts.json, async () => {
+        const result = await sdk(!!opts.json).workspaces.delete(id);
+        if (opts.json) return printJson(result);
+        process.stderr.write(`deleted ${result.workspace_id}\n`);
+      }),
+    );
+
+  ws.command("exec")
+    .argument("<workspace>", "id or name")
+    .description("run a command in /workspace (sh -lc); streams output, exits with its code")
+    .option(
+      "--timeout-seconds <n>",
+      "kill the command after this long (default 30)",
+      positiveNumber("--timeout-seconds"),
+    )
+    .option("--json", "print the result as JSON instead of streaming")
+    .usage("<workspace> [options] -- COMMAND…")
+    .action((id: string, opts: JsonOpt & { timeoutSeconds?: number }) =>
+      act(!!opts.json, async () => {
+        if (passthrough.length === 0) {
+          throw new PyroError(ErrorCodes.UsageError, "no command given", {
+            hint: "usage: pyro workspace exec ID -- COMMAND…",
+          });
+        }
+        const json = !!opts.json;
+        const result = await sdk(json).workspaces.exec(id, passthrough, {
+          timeoutSeconds: opts.timeoutSeconds,
+          onStdout: json ? undefined : (bytes) => process.stdout.write(bytes),
+          onStderr: json ? undefined : (bytes) => process.stderr.write(bytes),
+        });
+        if (json) printJson(result);
+        else {
+          if (result.timed_out) process.stderr.write("pyro: command timed out and was killed\n");
+          if (result.truncated)
+            process.stderr.write("pyro: output was truncated (limit per stream reached)\n");
+        }
+        return result.exit_code;
+      }),
+    );
+
+  ws.command("logs")
+    .argument("<workspace>", "id or name")
+    .description("the command journal")
+    .option("--json", "print as JSON")
+    .action((id: string, opts: JsonOpt) =>
+      act(!!opts.json, async () => {
+        const logs = sdk(!!opts.json).workspaces.logs(id);
+        if (opts.json) return printJson(logs);
+        for (const e of logs.entries) {
+          process.stdout.write(
+            `#${e.sequence} [exit ${e.exit_code}${e.timed_out ? ", timed out" : ""}, ${e.duration_ms} ms] ${e.command}\n`,
+          );
+          if (e.stdout)
+            process.stdout.write(
+              indent(e.stdout_encoding === "utf-8" ? e.stdout : "(binary output)"),
+            );
+          if (e.stderr)
+            process.stdout.write(
+              indent(e.stderr_encoding === "utf-8" ? e.stderr : "(binary output)"),
+            );
+        }
+      }),
+    );
+
+  const file = ws.command("file").description("read, write and list files under /workspace");
+  file
+    .command("list")
+    .argument("<workspace>", "id or name")
+    .argument("[path]", "directory under /workspace", ".")
+    .option("--recursive", "list subdirectories too")
+    .option("--json", "print as JSON")
+    .action((id: string, dir: string, opts: JsonOpt & { recursive?: boolean }) =>
+      act(!!opts.json, async () => {
+        const listing = await sdk(!!opts.json).workspaces.listFiles(id, dir, {
+          recursive: !!opts.recursive,
+        });
+        if (opts.json) return printJson(listing);
+        for (const e of listing.entries) {
+          process.stdout.write(
+            `${e.type === "directory" ? `${e.path}/` : e.type === "symlink" ? `${e.path} -> ${e.link_target}` : e.path}\n`,
+          );
+        }
+        if (listing.truncated) process.stderr.write("pyro: listing truncated\n");
+      }),
+    );
+  file
+    .command("read")
+    .argument("<workspace>", "id or name")
+    .argument("<path>", "file under /workspace")
+    .option("--max-bytes <n>", "read at most this much (default 65536)", positiveInt("--max-bytes"))
+    .option("--content-only", "print only the content")
+    .option("--json", "print as JSON")
+    .action(
+      (
+        id: string,
+        filePath: string,
+        opts: JsonOpt & { maxBytes?: number; contentOnly?: boolean },
+      ) =>
+        act(!!opts.json, async () => {
+          const read = await sdk(!!opts.json).workspaces.readFile(id, filePath, {
+            maxBytes: opts.maxBytes,
+          });
+          if (opts.json) return printJson(read);
+          process.stdout.write(
+            read.encoding === "utf-8" ? read.content : Buffer.from(read.content, "base64"),
+          );
+          if (!opts.contentOnly && read.truncated) {
+            process.stderr.write(
+              `\npyro: showing ${read.bytes_read} of ${read.size} bytes; use --max-bytes to read more\n`,
+            );
+          }
+        }),
+    );
+  file
+    .command("write")
+    .argument("<workspace>", "id or name")
+    .argument("<path>", "file under /workspace")
+    .option("--text <text>", "the new content")
+    .option("--text-file <file>", "read the new content from a host file (- for stdin)")
+    .option("--json", "print as JSON")
+    .action((id: string, filePath: string, opts: JsonOpt & { text?: string; textFile?: string }) =>
+      act(!!opts.json, async () => {
+        const content = readTextOption(opts.text, opts.textFile, "text");
+        const written = await sdk(!!opts.json).workspaces.writeFile(id, filePath, content);
+        if (opts.json) return printJson(written);
+        process.stderr.write(`wrote ${written.bytes_written} bytes to ${written.path}\n`);
+      }),
+    );
+
+  ws.command("patch")
+    .description("apply patches")
+    .command("apply")
+    .argument("<workspace>", "id or name")
+    .option("--patch <text>", "a unified diff")
+    .option("--patch-file <file>", "read the unified diff from a host file (- for stdin)")
+    .option("--json", "print as JSON")
+    .action((id: string, opts: JsonOpt & { patch?: string; patchFile?: string }) =>
+      act(!!opts.json, async () => {
+        const text = readTextOption(opts.patch, opts.patchFile, "patch");
+        const applied = await sdk(!!opts.json).workspaces.applyPatch(id, text);
+        if (opts.json) return printJson(applied);
+        for (const f of applied.files) process.stdout.write(`${f.status} ${f.path}\n`);
+      }),
+    );
+
+  ws.command("diff")
+    .argument("<workspace>", "id or name")
+    .description("/workspace against its baseline")
+    .option("--json", "print as JSON")
+    .action((id: string, opts: JsonOpt) =>
+      act(!!opts.json, async () => {
+        const diff = await sdk(!!opts.json).workspaces.diff(id);
+        if (opts.json) return printJson(diff);
+        process.stdout.write(diff.patch);
+        for (const e of diff.entries.filter(
+          (entry) => entry.kind !== "text" || entry.status === "mode_changed",
+        )) {
+          process.stdout.write(
+            `${e.status} ${e.kind} ${e.path}${e.mode_before || e.mode_after ? ` (mode ${e.mode_before ?? "-"} -> ${e.mode_after ?? "-"})` : ""}\n`,
+          );
+        }
+        if (!diff.changed) process.stderr.write("no changes since the baseline\n");
+      }),
+    );
+
+  ws.command("export")
+    .argument("<workspace>", "id or name")
+    .argument("<path>", "file or directory under /workspace")
+    .requiredOption("--output <host-path>", "where to write it on the host (must not exist)")
+    .option("--json", "print as JSON")
+    .action((id: string, guestPath: string, opts: JsonOpt & { output: string }) =>
+      act(!!opts.json, async () => {
+        const exported = await sdk(!!opts.json).workspaces.export(id, guestPath, opts.output);
+        if (opts.json) return printJson(exported);
+        process.stderr.write(`exported ${exported.path} to ${exported.output}\n`);
+        for (const s of exported.skipped) process.stderr.write(`skipped ${s.path}: ${s.reason}\n`);
+      }),
+    );
+
+  ws.command("sync")
+    .description("copy host content into a workspace")
+    .command("push")
+    .argument("<workspace>", "id or name")
+    .argument("<source>", "host directory (git-aware) or archive")
+    .option("--dest <path>", "destination under /workspace", "/workspace")
+    .option("--json", "print as JSON")
+    .action((id: string, source: string, opts: JsonOpt & { dest: string }) =>
+      act(!!opts.json, async () => {
+        const pushed = await sdk(!!opts.json).workspaces.syncPush(id, source, opts.dest);
+        if (opts.json) return printJson(pushed);
+        process.stderr.write(`pushed ${pushed.files} files to ${pushed.destination}\n`);
+      }),
+    );
+}
+
+function indent(text: string): string {
+  return `${text
+    .replace(/\n$/, "")
+    .split("\n")
+    .map((line) => `    ${line}`)
+    .join("\n")}\n`;
+}

@@ -1,0 +1,78 @@
+/**
+ * Tar archives on the host side, where the guest and user archives are
+ * untrusted: extraction never writes outside its target. Absolute paths,
+ * `..`, hard links, devices and FIFOs are skipped, and so are symlinks whose
+ * target would leave the extraction root.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import * as tar from "tar";
+
+const SAFE_TYPES = new Set(["File", "OldFile", "ContiguousFile", "Directory", "SymbolicLink"]);
+
+export interface SkippedEntry {
+  path: string;
+  reason: string;
+}
+
+/** Why an entry must not be extracted under a root, or undefined if it is fine. */
+export function unsafeEntryReason(
+  entryPath: string,
+  type: string,
+  linkpath: string | undefined,
+): string | undefined {
+  if (!SAFE_TYPES.has(type)) return `${type} entries are not extracted`;
+  const normal = path.posix.normalize(entryPath.replace(/\\/g, "/"));
+  if (path.posix.isAbsolute(entryPath) || normal.startsWith("../") || normal === "..") {
+    return "path leaves the target directory";
+  }
+  if (type === "SymbolicLink") {
+    if (!linkpath || path.posix.isAbsolute(linkpath)) return "symlink to an absolute path";
+    const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(normal), linkpath));
+    if (resolved === ".." || resolved.startsWith("../"))
+      return "symlink pointing outside the target directory";
+  }
+  return undefined;
+}
+
+/**
+ * Extract an archive (file path, buffer or stream; gzip detected) into
+ * `dest`, which must exist. Returns what was skipped and why.
+ */
+export async function safeExtract(
+  source: string | Buffer | Readable,
+  dest: string,
+): Promise<SkippedEntry[]> {
+  const skipped: SkippedEntry[] = [];
+  const extractor = tar.x({
+    cwd: dest,
+    strict: false,
+    preservePaths: false,
+    preserveOwner: false,
+    noChmod: false,
+    filter: (entryPath, entry) => {
+      const stat = entry as tar.ReadEntry;
+      const reason = unsafeEntryReason(entryPath, stat.type, stat.linkpath);
+      if (reason) skipped.push({ path: entryPath.slice(0, 4096), reason });
+      return reason === undefined;
+    },
+    onwarn: (_code, message) => {
+      skipped.push({ path: "", reason: String(message).slice(0, 500) });
+    },
+  });
+  const input =
+    typeof source === "string"
+      ? fs.createReadStream(source)
+      : Buffer.isBuffer(source)
+        ? Readable.from([source])
+        : source;
+  await pipeline(input, extractor);
+  return skipped;
+}
+
+/** Pack files (paths relative to `cwd`) into a tar file; no owners, symlinks stored as links. */
+export async function packFiles(cwd: string, files: string[], output: string): Promise<void> {
+  await tar.c({ cwd, file: output, portable: true, follow: false, noDirRecurse: false }, files);
+}

@@ -1,0 +1,791 @@
+/**
+ * Persistent workspaces (contract §4): lifecycle, exec with a journal, files,
+ * patches, diff against the baseline, export and sync. Runs in the caller's
+ * process; the VM itself is owned by the workspace's supervisor, reached over
+ * its control socket with the agent protocol.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { PassThrough } from "node:stream";
+import { ensurePrivateDir, type PyroPaths } from "../config/paths.js";
+import type { EnvironmentCache } from "../environments/cache.js";
+import { DEFAULT_ENVIRONMENT, findCatalogEntry } from "../environments/catalog.js";
+import { ErrorCodes, PyroError, isPyroError } from "../errors.js";
+import { AgentClient, DEFAULT_MAX_OUTPUT_BYTES } from "../guest/client.js";
+import type { DirEntry } from "../protocol/messages.js";
+import type { ProgressFn } from "../util/progress.js";
+import { processAlive } from "../util/procs.js";
+import { isQemuOf } from "../vm/registry.js";
+import { safeExtract, type SkippedEntry } from "./archives.js";
+import { diffTrees, readTree, type DiffResult } from "./diff.js";
+import { appendJournal, clip, readJournal, type JournalEntry } from "./journal.js";
+import {
+  DEFAULT_MEM_MIB,
+  DEFAULT_VCPUS,
+  requireQemu,
+  reserveSlot,
+  validateResources,
+  type LaunchContext,
+} from "./launch.js";
+import { encodeOutput, toShellArgv, type OutputEncoding } from "./output.js";
+import { planPatch, workspacePath, type PatchFileChange } from "./patch.js";
+import { DEFAULT_EXEC_TIMEOUT_SECONDS } from "./run.js";
+import { emptySeed, prepareSeed, type OriginKind, type PreparedSeed } from "./seed.js";
+import { startSupervisor } from "./supervisor-process.js";
+import {
+  WorkspaceStore,
+  newWorkspaceId,
+  validateLabel,
+  validateName,
+  type WorkspaceRecord,
+  type WorkspaceState,
+} from "./store.js";
+
+export const WORKSPACE_ROOT = "/workspace";
+export const DEFAULT_READ_BYTES = 65536;
+const PATCH_READ_LIMIT = 16 * 1024 * 1024;
+
+export interface Workspace {
+  id: string;
+  name: string | null;
+  labels: Record<string, string>;
+  environment: string;
+  state: WorkspaceState;
+  failure_reason: string | null;
+  vcpu_count: number;
+  mem_mib: number;
+  network_policy: "off";
+  created_at: string;
+  last_activity_at: string;
+  expires_at: string | null;
+  origin_kind: OriginKind;
+  origin_ref: string | null;
+  seed_files: number;
+  seed_bytes: number;
+  command_count: number;
+  boot_ms: number | null;
+  accel: "kvm" | "tcg" | null;
+}
+
+export interface CreateWorkspaceOptions {
+  environment?: string;
+  seedPath?: string;
+  name?: string;
+  labels?: Record<string, string>;
+  vcpuCount?: number;
+  memMib?: number;
+  ttlSeconds?: number;
+}
+
+export interface ExecOptions {
+  timeoutSeconds?: number;
+  onStdout?: (bytes: Buffer) => void;
+  onStderr?: (bytes: Buffer) => void;
+}
+
+export interface WorkspaceExecResult {
+  workspace_id: string;
+  sequence: number;
+  command: string;
+  cwd: string;
+  exit_code: number;
+  stdout: string;
+  stderr: string;
+  stdout_encoding: OutputEncoding;
+  stderr_encoding: OutputEncoding;
+  timed_out: boolean;
+  truncated: boolean;
+  duration_ms: number;
+}
+
+export function toWorkspace(record: WorkspaceRecord, commandCount: number): Workspace {
+  return {
+    id: record.id,
+    name: record.name,
+    labels: record.labels,
+    environment: record.environment,
+    state: record.state,
+    failure_reason: record.failure_reason,
+    vcpu_count: record.vcpu_count,
+    mem_mib: record.mem_mib,
+    network_policy: record.network_policy,
+    created_at: record.created_at,
+    last_activity_at: record.last_activity_at,
+    expires_at: record.expires_at,
+    origin_kind: record.seed.origin_kind,
+    origin_ref: record.seed.origin_ref,
+    seed_files: record.seed.files,
+    seed_bytes: record.seed.bytes,
+    command_count: commandCount,
+    boot_ms: record.boot_ms,
+    accel: record.accel,
+  };
+}
+
+export class WorkspaceService {
+  readonly store: WorkspaceStore;
+
+  constructor(
+    private readonly paths: PyroPaths,
+    private readonly cache: EnvironmentCache,
+    private readonly progress: ProgressFn,
+    private readonly maxRunning: number,
+  ) {
+    this.store = new WorkspaceStore(paths);
+  }
+
+  private get launch(): LaunchContext {
+    return {
+      paths: this.paths,
+      cache: this.cache,
+      progress: this.progress,
+      maxRunning: this.maxRunning,
+    };
+  }
+
+  private payload(record: WorkspaceRecord): Workspace {
+    return toWorkspace(record, readJournal(this.store.file(record.id, "journal.jsonl")).length);
+  }
+
+  // ---- lifecycle ---------------------------------------------------------
+
+  async create(
+    options: CreateWorkspaceOptions = {},
+  ): Promise<Workspace & { seed_skipped: SkippedEntry[] }> {
+    const environment = options.environment ?? DEFAULT_ENVIRONMENT;
+    findCatalogEntry(environment);
+    const vcpus = options.vcpuCount ?? DEFAULT_VCPUS;
+    const memMib = options.memMib ?? DEFAULT_MEM_MIB;
+    validateResources(vcpus, memMib);
+    const name = options.name === undefined ? null : validateName(options.name);
+    const labels = options.labels ?? {};
+    for (const [key, value] of Object.entries(labels)) validateLabel(key, value);
+    if (
+      options.ttlSeconds !== undefined &&
+      (!Number.isFinite(options.ttlSeconds) || options.ttlSeconds <= 0)
+    ) {
+      throw new PyroError(
+        ErrorCodes.UsageError,
+        `ttl must be a positive number of seconds, got ${options.ttlSeconds}`,
+      );
+    }
+    requireQemu();
+    this.reapExpired();
+    // Everything slow or fallible that needs no VM happens before a slot is taken.
+    const seed: PreparedSeed = options.seedPath ? await prepareSeed(options.seedPath) : emptySeed();
+    try {
+      const resolved = await this.cache.ensure(environment, this.progress);
+      await this.cache.ensureRuntime(this.progress);
+      const now = new Date();
+      const record: WorkspaceRecord = {
+        id: newWorkspaceId(),
+        name,
+        labels,
+        environment,
+        vcpu_count: vcpus,
+        mem_mib: memMib,
+        state: "starting",
+        failure_reason: null,
+        created_at: now.toISOString(),
+        last_activity_at: now.toISOString(),
+        expires_at: options.ttlSeconds
+          ? new Date(now.getTime() + options.ttlSeconds * 1000).toISOString()
+          : null,
+        network_policy: "off",
+        seed: {
+          origin_kind: seed.origin_kind,
+          origin_ref: seed.origin_ref,
+          files: seed.files,
+          bytes: seed.bytes,
+        },
+        supervisor_pid: null,
+        qemu_pid: null,
+        busy_pid: process.pid,
+        boot_ms: null,
+        accel: null,
+        baseline_ready: false,
+        rootfs_blob: resolved.manifest.artifacts.rootfs.sha256,
+      };
+      await reserveSlot(this.launch, `workspace ${name ?? record.id}`, () => {
+        if (name !== null) this.assertNameFree(name, record.id);
+        this.store.create(record);
+      });
+      const id = record.id;
+      try {
+        this.progress(`starting workspace ${name ?? id}`);
+        await startSupervisor(this.paths, id, this.store.file(id, "supervisor.log"));
+        await this.withAgent(id, async (agent) => {
+          if (seed.tarFile) {
+            this.progress(`seeding ${WORKSPACE_ROOT} from ${seed.origin_ref}`);
+            await agent.tarIn(WORKSPACE_ROOT, fs.createReadStream(seed.tarFile), WORKSPACE_ROOT);
+          }
+          await this.captureBaseline(id, agent);
+        });
+      } catch (error) {
+        await this.destroy(id);
+        throw error;
+      }
+      const done = await this.store.update(id, (r) => {
+        r.busy_pid = null;
+        r.baseline_ready = true;
+        r.last_activity_at = new Date().toISOString();
+      });
+      return { ...this.payload(done), seed_skipped: seed.skipped };
+    } finally {
+      seed.cleanup();
+    }
+  }
+
+  /** /workspace right now, as the immutable baseline diff compares against. */
+  private async captureBaseline(id: string, agent: AgentClient): Promise<void> {
+    const file = this.store.file(id, "baseline.tar");
+    const tmp = `${file}.tmp-${process.pid}`;
+    const out = fs.createWriteStream(tmp, { mode: 0o600 });
+    await agent.tarOut(WORKSPACE_ROOT, (bytes) => out.write(bytes), WORKSPACE_ROOT);
+    await new Promise<void>((resolve, reject) =>
+      out.end((error?: Error | null) => (error ? reject(error) : resolve())),
+    );
+    fs.renameSync(tmp, file);
+  }
+
+  private assertNameFree(name: string, exceptId: string): void {
+    const holder = this.store.all().find((r) => r.name === name && r.id !== exceptId);
+    if (holder) {
+      throw new PyroError(ErrorCodes.Conflict, `the name "${name}" is taken by ${holder.id}`, {
+        hint: "choose another name, or rename or delete that workspace",
+      });
+    }
+  }
+
+  list(): Workspace[] {
+    this.reapExpired();
+    return this.store
+      .all()
+      .sort((a, b) => b.last_activity_at.localeCompare(a.last_activity_at))
+      .map((r) => this.payload(r));
+  }
+
+  status(idOrName: string): Workspace {
+    return this.payload(this.store.resolve(idOrName));
+  }
+
+  async update(
+    idOrName: string,
+    changes: { name?: string; labels?: Record<string, string>; clearLabels?: string[] },
+  ): Promise<Workspace> {
+    const record = this.store.resolve(idOrName);
+    if (changes.name !== undefined) validateName(changes.name);
+    for (const [key, value] of Object.entries(changes.labels ?? {})) validateLabel(key, value);
+    if (changes.name !== undefined) this.assertNameFree(changes.name, record.id);
+    const updated = await this.store.update(record.id, (r) => {
+      if (changes.name !== undefined) r.name = changes.name;
+      for (const key of changes.clearLabels ?? []) delete r.labels[key];
+      Object.assign(r.labels, changes.labels ?? {});
+      r.last_activity_at = new Date().toISOString();
+    });
+    return this.payload(updated);
+  }
+
+  async stop(idOrName: string): Promise<Workspace> {
+    const record = this.store.resolve(idOrName);
+    if (record.state === "started") {
+      this.progress(`stopping ${record.name ?? record.id}`);
+      try {
+        await this.withAgent(record.id, (agent) => agent.call("pyro.stop", {}));
+      } catch (error) {
+        if (!isPyroError(error) || error.code !== ErrorCodes.VmDied) throw error;
+        // The supervisor exits right after answering; a closed connection is expected.
+      }
+      await waitUntil(() => !processAlive(record.supervisor_pid ?? -1), 30_000);
+    }
+    this.killProcesses(this.store.readRaw(record.id) ?? record);
+    const stopped = await this.store.update(record.id, (r) => {
+      r.state = "stopped";
+      r.supervisor_pid = null;
+      r.qemu_pid = null;
+      r.busy_pid = null;
+      r.last_activity_at = new Date().toISOString();
+    });
+    return this.payload(stopped);
+  }
+
+  async start(idOrName: string): Promise<Workspace> {
+    const record = this.store.resolve(idOrName);
+    if (record.state === "started") return this.payload(record);
+    requireQemu();
+    this.killProcesses(record);
+    await this.cache.ensure(record.environment, this.progress);
+    await this.cache.ensureRuntime(this.progress);
+    await reserveSlot(this.launch, `workspace ${record.name ?? record.id}`, () => {
+      const raw = this.store.readRaw(record.id);
+      if (!raw)
+        throw new PyroError(ErrorCodes.WorkspaceNotFound, `workspace ${record.id} was deleted`);
+      this.store.write({ ...raw, state: "starting", busy_pid: process.pid, failure_reason: null });
+    });
+    this.progress(`starting workspace ${record.name ?? record.id}`);
+    await startSupervisor(this.paths, record.id, this.store.file(record.id, "supervisor.log"));
+    const current = this.store.readRaw(record.id);
+    if (current && !current.baseline_ready) {
+      // The create that made this workspace was interrupted before its baseline: take it now.
+      await this.withAgent(record.id, (agent) => this.captureBaseline(record.id, agent));
+    }
+    const started = await this.store.update(record.id, (r) => {
+      r.busy_pid = null;
+      r.baseline_ready = true;
+      r.last_activity_at = new Date().toISOString();
+    });
+    return this.payload(started);
+  }
+
+  async delete(
+    idOrName: string,
+  ): Promise<{ workspace_id: string; name: string | null; deleted: true }> {
+    const record = this.store.resolve(idOrName);
+    await this.destroy(record.id);
+    return { workspace_id: record.id, name: record.name, deleted: true };
+  }
+
+  /** Remove a workspace: it disappears atomically (rename), then its processes and files go. */
+  private async destroy(id: string): Promise<void> {
+    const raw = this.store.readRaw(id);
+    const graveyard = path.join(this.store.root, `.deleting-${id}-${process.pid}`);
+    try {
+      fs.renameSync(this.store.dir(id), graveyard);
+    } catch {
+      return; // already gone
+    }
+    if (raw) this.killProcesses(raw);
+    fs.rmSync(graveyard, { recursive: true, force: true });
+  }
+
+  /** SIGKILL whatever still runs for a workspace (the supervisor's death takes QEMU with it). */
+  private killProcesses(record: WorkspaceRecord): void {
+    for (const pid of [record.supervisor_pid, record.qemu_pid]) {
+      if (!pid || !processAlive(pid)) continue;
+      const ours =
+        pid === record.qemu_pid ? isQemuOf(pid, record.id) : commandLineMentions(pid, record.id);
+      if (!ours) continue;
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+  }
+
+  /** Delete workspaces whose expiry has passed; leftovers of interrupted deletes too. */
+  reapExpired(): string[] {
+    const reaped: string[] = [];
+    const now = Date.now();
+    for (const record of this.store.all()) {
+      if (record.expires_at && Date.parse(record.expires_at) <= now) {
+        void this.destroy(record.id);
+        reaped.push(record.id);
+      }
+    }
+    if (fs.existsSync(this.store.root)) {
+      for (const name of fs.readdirSync(this.store.root)) {
+        const pid = Number(/^\.deleting-ws_[0-9a-f]+-(\d+)$/.exec(name)?.[1]);
+        if (pid && !processAlive(pid))
+          fs.rmSync(path.join(this.store.root, name), { recursive: true, force: true });
+      }
+    }
+    return reaped;
+  }
+
+  // ---- working inside ----------------------------------------------------
+
+  /** Connect to a started workspace's supervisor and run `fn` with the agent. */
+  private async withAgent<T>(id: string, fn: (agent: AgentClient) => Promise<T>): Promise<T> {
+    const record = this.store.read(id);
+    if (!record) throw new PyroError(ErrorCodes.WorkspaceNotFound, `workspace ${id} was deleted`);
+    if (
+      record.state !== "started" &&
+      !(record.state === "starting" && record.busy_pid === process.pid)
+    ) {
+      throw notStarted(record);
+    }
+    let agent: AgentClient;
+    try {
+      agent = await AgentClient.connectUnix(this.store.file(id, "control.sock"));
+    } catch {
+      throw notStarted(this.store.read(id) ?? record);
+    }
+    try {
+      return await fn(agent);
+    } catch (error) {
+      throw translateGuestError(error);
+    } finally {
+      agent.close();
+    }
+  }
+
+  private async touch(id: string): Promise<void> {
+    await this.store
+      .update(id, (r) => {
+        r.last_activity_at = new Date().toISOString();
+      })
+      .catch(() => {});
+  }
+
+  async exec(
+    idOrName: string,
+    command: string | string[],
+    options: ExecOptions = {},
+  ): Promise<WorkspaceExecResult> {
+    const record = this.store.resolve(idOrName);
+    const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_EXEC_TIMEOUT_SECONDS;
+    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
+      throw new PyroError(
+        ErrorCodes.UsageError,
+        `timeout must be a positive number of seconds, got ${timeoutSeconds}`,
+      );
+    }
+    let argv: string[];
+    try {
+      argv = toShellArgv(command);
+    } catch {
+      throw new PyroError(ErrorCodes.UsageError, "no command given", {
+        hint: "usage: pyro workspace exec ID -- COMMAND…",
+      });
+    }
+    const commandText = argv[2]!;
+    if (record.state !== "started") throw notStarted(record);
+    const updated = await this.store.update(record.id, (r) => {
+      r.exec_sequence = (r.exec_sequence ?? 0) + 1;
+      r.last_activity_at = new Date().toISOString();
+    });
+    const sequence = updated.exec_sequence ?? 1;
+    const startedAt = new Date().toISOString();
+    const output = await this.withAgent(record.id, (agent) =>
+      agent.exec(
+        {
+          argv,
+          cwd: WORKSPACE_ROOT,
+          timeout_ms: Math.round(timeoutSeconds * 1000),
+          max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+        },
+        { onStdout: options.onStdout, onStderr: options.onStderr },
+      ),
+    );
+    const stdout = encodeOutput(output.stdout);
+    const stderr = encodeOutput(output.stderr);
+    const result: WorkspaceExecResult = {
+      workspace_id: record.id,
+      sequence,
+      command: commandText,
+      cwd: WORKSPACE_ROOT,
+      exit_code: output.exit_code,
+      stdout: stdout.text,
+      stderr: stderr.text,
+      stdout_encoding: stdout.encoding,
+      stderr_encoding: stderr.encoding,
+      timed_out: output.timed_out,
+      truncated: output.stdout_truncated || output.stderr_truncated,
+      duration_ms: output.duration_ms,
+    };
+    const journalOut = clip(result.stdout);
+    const journalErr = clip(result.stderr);
+    const entry: JournalEntry = {
+      sequence,
+      command: commandText,
+      cwd: WORKSPACE_ROOT,
+      started_at: startedAt,
+      duration_ms: result.duration_ms,
+      exit_code: result.exit_code,
+      timed_out: result.timed_out,
+      stdout: journalOut.text,
+      stderr: journalErr.text,
+      stdout_encoding: result.stdout_encoding,
+      stderr_encoding: result.stderr_encoding,
+      truncated: result.truncated || journalOut.clipped || journalErr.clipped,
+    };
+    if (fs.existsSync(this.store.dir(record.id)))
+      appendJournal(this.store.file(record.id, "journal.jsonl"), entry);
+    return result;
+  }
+
+  logs(idOrName: string): { workspace_id: string; entries: JournalEntry[] } {
+    const record = this.store.resolve(idOrName);
+    return {
+      workspace_id: record.id,
+      entries: readJournal(this.store.file(record.id, "journal.jsonl")),
+    };
+  }
+
+  async listFiles(
+    idOrName: string,
+    guestPath = ".",
+    options: { recursive?: boolean } = {},
+  ): Promise<{ workspace_id: string; path: string; entries: DirEntry[]; truncated: boolean }> {
+    const record = this.store.resolve(idOrName);
+    const target = workspacePath(guestPath);
+    const listing = await this.withAgent(record.id, (agent) =>
+      agent.listDir(target, { recursive: options.recursive ?? false, scope: WORKSPACE_ROOT }),
+    );
+    await this.touch(record.id);
+    return { workspace_id: record.id, path: target, ...listing };
+  }
+
+  async readFile(
+    idOrName: string,
+    guestPath: string,
+    options: { maxBytes?: number } = {},
+  ): Promise<{
+    workspace_id: string;
+    path: string;
+    content: string;
+    encoding: OutputEncoding;
+    size: number;
+    bytes_read: number;
+    truncated: boolean;
+  }> {
+    const record = this.store.resolve(idOrName);
+    const target = workspacePath(guestPath);
+    const maxBytes = options.maxBytes ?? DEFAULT_READ_BYTES;
+    if (!Number.isInteger(maxBytes) || maxBytes <= 0) {
+      throw new PyroError(
+        ErrorCodes.UsageError,
+        `max bytes must be a positive integer, got ${maxBytes}`,
+      );
+    }
+    const file = await this.withAgent(record.id, (agent) =>
+      agent.readFile(target, maxBytes, WORKSPACE_ROOT),
+    );
+    await this.touch(record.id);
+    const { text, encoding } = encodeOutput(file.content);
+    return {
+      workspace_id: record.id,
+      path: target,
+      content: text,
+      encoding,
+      size: file.size,
+      bytes_read: file.content.length,
+      truncated: file.truncated,
+    };
+  }
+
+  async writeFile(
+    idOrName: string,
+    guestPath: string,
+    content: string | Buffer,
+  ): Promise<{ workspace_id: string; path: string; bytes_written: number }> {
+    const record = this.store.resolve(idOrName);
+    const target = workspacePath(guestPath);
+    if (target === WORKSPACE_ROOT)
+      throw new PyroError(ErrorCodes.PathNotAllowed, "cannot write to /workspace itself");
+    const bytes = Buffer.isBuffer(content) ? content : Buffer.from(content, "utf8");
+    const result = await this.withAgent(record.id, async (agent) => {
+      const mode = await agent.readFile(target, 0, WORKSPACE_ROOT).then(
+        (f) => f.mode,
+        () => undefined,
+      );
+      return agent.writeFile(target, bytes, {
+        parents: true,
+        scope: WORKSPACE_ROOT,
+        ...(mode ? { mode } : {}),
+      });
+    });
+    await this.touch(record.id);
+    return { workspace_id: record.id, path: target, bytes_written: result.bytes_written };
+  }
+
+  async applyPatch(
+    idOrName: string,
+    patchText: string,
+  ): Promise<{ workspace_id: string; applied: true; files: PatchFileChange[] }> {
+    const record = this.store.resolve(idOrName);
+    const files = await this.withAgent(record.id, async (agent) => {
+      const modes = new Map<string, number>();
+      const plan = await planPatch(patchText, async (target) => {
+        try {
+          const file = await agent.readFile(target, PATCH_READ_LIMIT, WORKSPACE_ROOT);
+          if (file.truncated)
+            throw new PyroError(ErrorCodes.PatchFailed, `${target} is too large to patch`);
+          modes.set(target, file.mode);
+          return file.content.toString("utf8");
+        } catch (error) {
+          if (isPyroError(error) && error.details?.guest_code === "not_found") return undefined;
+          throw error;
+        }
+      });
+      const done: typeof plan = [];
+      try {
+        for (const change of plan) {
+          if (change.after === undefined) await agent.remove(change.target, WORKSPACE_ROOT);
+          else {
+            const mode = modes.get(change.target);
+            await agent.writeFile(change.target, Buffer.from(change.after, "utf8"), {
+              parents: true,
+              scope: WORKSPACE_ROOT,
+              ...(mode ? { mode } : {}),
+            });
+          }
+          done.push(change);
+        }
+      } catch (error) {
+        // Put back what was already written: all or nothing.
+        for (const change of done.reverse()) {
+          if (change.before === undefined)
+            await agent.remove(change.target, WORKSPACE_ROOT).catch(() => {});
+          else
+            await agent
+              .writeFile(change.target, Buffer.from(change.before, "utf8"), {
+                scope: WORKSPACE_ROOT,
+              })
+              .catch(() => {});
+        }
+        throw error;
+      }
+      return plan.map(({ path: p, status }) => ({ path: p, status }));
+    });
+    await this.touch(record.id);
+    return { workspace_id: record.id, applied: true, files };
+  }
+
+  async diff(idOrName: string): Promise<{ workspace_id: string } & DiffResult> {
+    const record = this.store.resolve(idOrName);
+    const baselineFile = this.store.file(record.id, "baseline.tar");
+    if (!fs.existsSync(baselineFile)) {
+      throw new PyroError(ErrorCodes.WorkspaceState, `workspace ${record.id} has no baseline yet`, {
+        hint: `start it (\`pyro workspace start ${record.id}\`) to capture one`,
+      });
+    }
+    const current = await this.withAgent(record.id, async (agent) => {
+      const stream = new PassThrough();
+      const tree = readTree(stream);
+      await agent
+        .tarOut(WORKSPACE_ROOT, (bytes) => stream.write(bytes), WORKSPACE_ROOT)
+        .finally(() => stream.end());
+      return tree;
+    });
+    const baseline = await readTree(fs.createReadStream(baselineFile));
+    await this.touch(record.id);
+    return { workspace_id: record.id, ...diffTrees(baseline, current) };
+  }
+
+  async export(
+    idOrName: string,
+    guestPath: string,
+    output: string,
+  ): Promise<{
+    workspace_id: string;
+    path: string;
+    output: string;
+    kind: "file" | "directory";
+    bytes: number;
+    skipped: SkippedEntry[];
+  }> {
+    const record = this.store.resolve(idOrName);
+    const target = workspacePath(guestPath);
+    const destination = path.resolve(output);
+    if (fs.existsSync(destination)) {
+      throw new PyroError(ErrorCodes.Conflict, `${destination} already exists`, {
+        hint: "choose an output path that does not exist yet",
+      });
+    }
+    const parent = path.dirname(destination);
+    ensurePrivateDir(parent);
+    const staging = fs.mkdtempSync(path.join(parent, `.pyro-export-`));
+    try {
+      const { kind, bytes, skipped } = await this.withAgent(record.id, async (agent) => {
+        const stream = new PassThrough();
+        const extracted = safeExtract(stream, staging);
+        const result = await agent
+          .tarOut(target, (chunk) => stream.write(chunk), WORKSPACE_ROOT)
+          .finally(() => stream.end());
+        return { kind: result.kind ?? "directory", bytes: result.bytes, skipped: await extracted };
+      });
+      const source = kind === "file" ? path.join(staging, path.posix.basename(target)) : staging;
+      if (kind === "file" && !fs.existsSync(source)) {
+        throw new PyroError(ErrorCodes.PathNotAllowed, `${target} could not be exported safely`, {
+          details: { skipped },
+        });
+      }
+      fs.renameSync(source, destination);
+      await this.touch(record.id);
+      return { workspace_id: record.id, path: target, output: destination, kind, bytes, skipped };
+    } finally {
+      fs.rmSync(staging, { recursive: true, force: true });
+    }
+  }
+
+  async syncPush(
+    idOrName: string,
+    source: string,
+    dest = WORKSPACE_ROOT,
+  ): Promise<{
+    workspace_id: string;
+    source: string;
+    destination: string;
+    origin_kind: OriginKind;
+    files: number;
+    bytes: number;
+  }> {
+    const record = this.store.resolve(idOrName);
+    const destination = workspacePath(dest);
+    if (record.state !== "started") throw notStarted(record);
+    const seed = await prepareSeed(source);
+    try {
+      if (seed.tarFile) {
+        const tarFile = seed.tarFile;
+        await this.withAgent(record.id, (agent) =>
+          agent.tarIn(destination, fs.createReadStream(tarFile), WORKSPACE_ROOT),
+        );
+      }
+      await this.touch(record.id);
+      return {
+        workspace_id: record.id,
+        source: path.resolve(source),
+        destination,
+        origin_kind: seed.origin_kind,
+        files: seed.files,
+        bytes: seed.bytes,
+      };
+    } finally {
+      seed.cleanup();
+    }
+  }
+}
+
+function notStarted(record: WorkspaceRecord): PyroError {
+  const label = record.name ?? record.id;
+  if (record.state === "failed") {
+    return new PyroError(
+      ErrorCodes.WorkspaceState,
+      `workspace ${label} has failed: ${record.failure_reason ?? "unknown reason"}`,
+      {
+        hint: `start it again with \`pyro workspace start ${label}\` (its disk is kept)`,
+      },
+    );
+  }
+  return new PyroError(ErrorCodes.WorkspaceState, `workspace ${label} is ${record.state}`, {
+    hint: `start it with \`pyro workspace start ${label}\``,
+  });
+}
+
+/** Guest errors that mean something to the caller become their own codes. */
+function translateGuestError(error: unknown): unknown {
+  if (!isPyroError(error) || error.code !== ErrorCodes.GuestError) return error;
+  const guestCode = error.details?.guest_code;
+  if (guestCode === "path_not_allowed") {
+    return new PyroError(ErrorCodes.PathNotAllowed, error.message, {
+      hint: "stay inside /workspace; symlinks that lead out are refused",
+    });
+  }
+  if (guestCode === "vm_died") return new PyroError(ErrorCodes.VmDied, error.message);
+  return error;
+}
+
+function commandLineMentions(pid: number, text: string): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(text);
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(predicate: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
