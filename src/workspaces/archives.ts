@@ -58,8 +58,12 @@ export async function safeExtract(
       if (reason) skipped.push({ path: entryPath.slice(0, 4096), reason });
       return reason === undefined;
     },
-    onwarn: (_code, message) => {
-      skipped.push({ path: "", reason: String(message).slice(0, 500) });
+    onwarn: (_code, message, data) => {
+      const where = (data ?? {}) as { path?: string; entry?: { path?: string } };
+      skipped.push({
+        path: String(where.path ?? where.entry?.path ?? "").slice(0, 4096),
+        reason: String(message).slice(0, 500),
+      });
     },
   });
   const input =

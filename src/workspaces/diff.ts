@@ -53,10 +53,8 @@ export async function readTree(source: Buffer | Readable): Promise<Map<string, T
   const tree = new Map<string, TreeEntry>();
   const parser = new tar.Parser({
     onReadEntry: (entry) => {
-      const name = path.posix
-        .normalize(entry.path)
-        .replace(/^\.\/?/, "")
-        .replace(/\/$/, "");
+      const normal = path.posix.normalize(entry.path).replace(/\/+$/, "");
+      const name = normal === "." ? "" : normal.replace(/^\.\//, "");
       const type =
         entry.type === "File" || entry.type === "OldFile" || entry.type === "ContiguousFile"
           ? "file"
@@ -180,7 +178,9 @@ export function diffTrees(
       continue;
     }
     if (old.sha256 !== now.sha256) {
-      const kind = kindOf(old) === "text" && kindOf(now) === "text" ? "text" : kindOf(now);
+      const oldKind = kindOf(old);
+      const newKind = kindOf(now);
+      const kind = oldKind === "binary" || newKind === "binary" ? "binary" : newKind;
       entries.push({
         path: name,
         status: "modified",

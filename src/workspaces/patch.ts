@@ -99,6 +99,13 @@ export async function planPatch(patchText: string, read: ReadGuestFile): Promise
         },
       );
     }
+    if (status === "deleted" && after !== "") {
+      throw new PyroError(
+        ErrorCodes.PatchFailed,
+        `the patch deletes ${name}, but ${name} has content the patch does not remove; nothing was changed`,
+        { hint: "read the file again and regenerate the patch against its current content" },
+      );
+    }
     planned.push({
       path: name,
       target,

@@ -105,10 +105,21 @@ export function gitSeedFiles(dir: string): string[] | undefined {
   try {
     const inside = execFileSync("git", ["-C", dir, "rev-parse", "--is-inside-work-tree"], {
       encoding: "utf8",
-      stdio: ["ignore", "pipe", "ignore"],
+      stdio: ["ignore", "pipe", "pipe"],
     }).trim();
     if (inside !== "true") return undefined;
-  } catch {
+  } catch (error) {
+    // A checkout git refuses to read must not fall back to a plain copy: that would seed .git and ignored secrets.
+    const stderr = String((error as { stderr?: unknown }).stderr ?? "");
+    if (/dubious ownership|safe\.directory/.test(stderr)) {
+      throw new PyroError(
+        ErrorCodes.UsageError,
+        `git refuses to read ${dir}: it is owned by another user`,
+        {
+          hint: `run \`git config --global --add safe.directory ${dir}\`, or seed a copy you own`,
+        },
+      );
+    }
     return undefined;
   }
   const listed = execFileSync(

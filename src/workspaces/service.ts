@@ -14,8 +14,7 @@ import { ErrorCodes, PyroError, isPyroError } from "../errors.js";
 import { AgentClient, DEFAULT_MAX_OUTPUT_BYTES } from "../guest/client.js";
 import type { DirEntry } from "../protocol/messages.js";
 import type { ProgressFn } from "../util/progress.js";
-import { processAlive } from "../util/procs.js";
-import { isQemuOf } from "../vm/registry.js";
+import { processAlive, processesMentioning } from "../util/procs.js";
 import { safeExtract, type SkippedEntry } from "./archives.js";
 import { diffTrees, readTree, type DiffResult } from "./diff.js";
 import { appendJournal, clip, readJournal, type JournalEntry } from "./journal.js";
@@ -358,13 +357,14 @@ export class WorkspaceService {
     fs.rmSync(graveyard, { recursive: true, force: true });
   }
 
-  /** SIGKILL whatever still runs for a workspace (the supervisor's death takes QEMU with it). */
+  /**
+   * SIGKILL whatever still runs for a workspace: its supervisor and QEMU, found
+   * by their command lines (which name the workspace) so that a record that
+   * lost track of them (an interrupted create) cannot leak them.
+   */
   private killProcesses(record: WorkspaceRecord): void {
-    for (const pid of [record.supervisor_pid, record.qemu_pid]) {
-      if (!pid || !processAlive(pid)) continue;
-      const ours =
-        pid === record.qemu_pid ? isQemuOf(pid, record.id) : commandLineMentions(pid, record.id);
-      if (!ours) continue;
+    for (const pid of processesMentioning(record.id)) {
+      if (pid === process.pid || !isWorkspaceProcess(pid)) continue;
       try {
         process.kill(pid, "SIGKILL");
       } catch {
@@ -777,9 +777,11 @@ function translateGuestError(error: unknown): unknown {
   return error;
 }
 
-function commandLineMentions(pid: number, text: string): boolean {
+/** A workspace supervisor or a QEMU: the only processes killProcesses may kill. */
+function isWorkspaceProcess(pid: number): boolean {
   try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(text);
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return argv.some((arg) => arg.endsWith("supervisor.js") || arg.includes("qemu-system"));
   } catch {
     return false;
   }

@@ -576,9 +576,11 @@ describe("read_file", () => {
   it("reads an empty file", async () => {
     const { client } = connect();
     const file = path.join(scratch("read"), "empty");
-    fs.writeFileSync(file, "");
+    fs.writeFileSync(file, "", { mode: 0o640 });
+    fs.chmodSync(file, 0o640);
     await expect(client.readFile(file, 10)).resolves.toEqual({
       size: 0,
+      mode: 0o640,
       truncated: false,
       content: Buffer.alloc(0),
     });
