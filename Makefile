@@ -51,6 +51,7 @@ dist-check: build
 
 bench: setup
 	node --import tsx bench/boot.ts
+	node --import tsx bench/workspace.ts
 
 clean:
 	rm -rf dist coverage

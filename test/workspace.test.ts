@@ -476,7 +476,7 @@ describe("workspaces through the SDK", () => {
       size: 7,
       truncated: false,
     });
-    await pyro.workspaces.writeFile("sdk-ws", "big.bin", Buffer.alloc(100_000, 1));
+    await pyro.workspaces.writeFile("sdk-ws", "big.bin", Buffer.alloc(100_000, 0));
     const cut = await pyro.workspaces.readFile("sdk-ws", "big.bin", { maxBytes: 10 });
     expect(cut).toMatchObject({ truncated: true, size: 100_000, bytes_read: 10 });
     const diff = await pyro.workspaces.diff("sdk-ws");

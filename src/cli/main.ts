@@ -229,4 +229,6 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+// Everything pyro writes under its state directories is owner-only (contract §10).
+process.umask(0o077);
 await main(process.argv);

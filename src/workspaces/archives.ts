@@ -52,6 +52,8 @@ export async function safeExtract(
     preservePaths: false,
     preserveOwner: false,
     noChmod: false,
+    // Keep the archive's modes (pyro's own umask is 077), minus group/other write.
+    umask: 0o022,
     filter: (entryPath, entry) => {
       const stat = entry as tar.ReadEntry;
       const reason = unsafeEntryReason(entryPath, stat.type, stat.linkpath);

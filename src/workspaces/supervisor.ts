@@ -126,7 +126,23 @@ export async function runSupervisor(
     process.exit(0);
   });
   process.on("SIGTERM", () => void stop().then(() => process.exit(0)));
+  scheduleExpiry(record.expires_at, async () => {
+    // An expired workspace goes away even if no pyro command runs to reap it.
+    await stop();
+    store.remove(id);
+    process.exit(0);
+  });
   report({ ok: true });
+}
+
+function scheduleExpiry(expiresAt: string | null, expire: () => Promise<void>): void {
+  if (!expiresAt) return;
+  const check = () => {
+    const left = Date.parse(expiresAt) - Date.now();
+    if (left <= 0) void expire();
+    else setTimeout(check, Math.min(left, 2 ** 30)).unref();
+  };
+  check();
 }
 
 /** Forward one client's channels to agent channels; answer `pyro.*` ops here. */
