@@ -4,11 +4,10 @@
  * busybox-static and the init script. It is independent of the environment:
  * a pyro upgrade rebuilds this small disk, never the environment.
  */
-import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { ErrorCodes, PyroError } from "../errors.js";
+import { locateBundle } from "../util/bundles.js";
 import { findExecutable } from "../util/which.js";
 import { RUNTIME_INIT } from "./boot-scripts.js";
 
@@ -20,27 +19,9 @@ export interface RuntimeFile {
   mode: number;
 }
 
-/** Where the bundled agent is: beside the built CLI, or in the repo's dist/ when running from source. */
+/** The bundled agent (dist/agent.js). */
 export function locateAgentBundle(): string {
-  if (process.env.PYRO_AGENT_BUNDLE) return process.env.PYRO_AGENT_BUNDLE;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  // Bundled code may sit in dist/ or dist/chunks/; sources sit in src/guest/.
-  const candidates = [
-    path.join(here, "agent.js"),
-    path.join(here, "..", "agent.js"),
-    path.resolve(here, "..", "..", "dist", "agent.js"),
-  ];
-  const found = candidates.find((candidate) => fs.existsSync(candidate));
-  if (!found) {
-    throw new PyroError(
-      ErrorCodes.HostRequirementMissing,
-      "the guest agent bundle (dist/agent.js) is missing",
-      {
-        hint: "run `npm run build` in the pyro checkout",
-      },
-    );
-  }
-  return found;
+  return locateBundle("agent.js", process.env.PYRO_AGENT_BUNDLE, "the guest agent bundle");
 }
 
 export function locateGuestNode(): string {

@@ -3,6 +3,8 @@
  * valid UTF-8, otherwise base64 with `*_encoding: "base64"`, so binary and
  * non-UTF-8 output survive JSON exactly.
  */
+import { ErrorCodes, PyroError } from "../errors.js";
+
 export type OutputEncoding = "utf-8" | "base64";
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -12,6 +14,28 @@ export function encodeOutput(bytes: Buffer): { text: string; encoding: OutputEnc
     return { text: strictUtf8.decode(bytes), encoding: "utf-8" };
   } catch {
     return { text: bytes.toString("base64"), encoding: "base64" };
+  }
+}
+
+export const DEFAULT_EXEC_TIMEOUT_SECONDS = 30;
+
+/** Validate a command and its timeout as given by a caller; `usage` goes into the error's hint. */
+export function prepareCommand(
+  command: string | string[],
+  timeoutSeconds: number | undefined,
+  usage: string,
+): { argv: string[]; timeoutMs: number } {
+  const seconds = timeoutSeconds ?? DEFAULT_EXEC_TIMEOUT_SECONDS;
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new PyroError(
+      ErrorCodes.UsageError,
+      `timeout must be a positive number of seconds, got ${seconds}`,
+    );
+  }
+  try {
+    return { argv: toShellArgv(command), timeoutMs: Math.round(seconds * 1000) };
+  } catch {
+    throw new PyroError(ErrorCodes.UsageError, "no command given", { hint: `usage: ${usage}` });
   }
 }
 

@@ -2,13 +2,17 @@
  * One-shot runs (contract §3): boot a fresh VM, run one command, stream its
  * output, delete the VM. The VM dies with this process if it is killed.
  */
-import { ErrorCodes, PyroError } from "../errors.js";
 import { DEFAULT_MAX_OUTPUT_BYTES } from "../guest/client.js";
 import { DEFAULT_ENVIRONMENT } from "../environments/catalog.js";
-import { encodeOutput, toShellArgv, type OutputEncoding } from "./output.js";
+import {
+  DEFAULT_EXEC_TIMEOUT_SECONDS,
+  encodeOutput,
+  prepareCommand,
+  type OutputEncoding,
+} from "./output.js";
 import { DEFAULT_MEM_MIB, DEFAULT_VCPUS, launchVm, type LaunchContext } from "./launch.js";
 
-export const DEFAULT_EXEC_TIMEOUT_SECONDS = 30;
+export { DEFAULT_EXEC_TIMEOUT_SECONDS };
 
 export interface RunOptions {
   environment?: string;
@@ -47,21 +51,11 @@ export interface RunResult {
 export async function runOnce(ctx: LaunchContext, options: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const environment = options.environment ?? DEFAULT_ENVIRONMENT;
-  const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_EXEC_TIMEOUT_SECONDS;
-  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
-    throw new PyroError(
-      ErrorCodes.UsageError,
-      `timeout must be a positive number of seconds, got ${timeoutSeconds}`,
-    );
-  }
-  let argv: string[];
-  try {
-    argv = toShellArgv(options.command);
-  } catch {
-    throw new PyroError(ErrorCodes.UsageError, "no command given", {
-      hint: "usage: pyro run [ENV] -- COMMAND…",
-    });
-  }
+  const { argv, timeoutMs } = prepareCommand(
+    options.command,
+    options.timeoutSeconds,
+    "pyro run [ENV] -- COMMAND…",
+  );
   const vcpus = options.vcpuCount ?? DEFAULT_VCPUS;
   const memMib = options.memMib ?? DEFAULT_MEM_MIB;
   const { vm, accel } = await launchVm(ctx, { environment, vcpus, memMib, ephemeral: true });
@@ -71,7 +65,7 @@ export async function runOnce(ctx: LaunchContext, options: RunOptions): Promise<
         argv,
         cwd: "/workspace",
         env: options.env ?? {},
-        timeout_ms: Math.round(timeoutSeconds * 1000),
+        timeout_ms: timeoutMs,
         max_output_bytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       },
       { onStdout: options.onStdout, onStderr: options.onStderr },

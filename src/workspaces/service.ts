@@ -26,9 +26,8 @@ import {
   validateResources,
   type LaunchContext,
 } from "./launch.js";
-import { encodeOutput, toShellArgv, type OutputEncoding } from "./output.js";
+import { encodeOutput, prepareCommand, type OutputEncoding } from "./output.js";
 import { planPatch, workspacePath, type PatchFileChange } from "./patch.js";
-import { DEFAULT_EXEC_TIMEOUT_SECONDS } from "./run.js";
 import { emptySeed, prepareSeed, type OriginKind, type PreparedSeed } from "./seed.js";
 import { startSupervisor } from "./supervisor-process.js";
 import {
@@ -434,21 +433,11 @@ export class WorkspaceService {
     options: ExecOptions = {},
   ): Promise<WorkspaceExecResult> {
     const record = this.store.resolve(idOrName);
-    const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_EXEC_TIMEOUT_SECONDS;
-    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
-      throw new PyroError(
-        ErrorCodes.UsageError,
-        `timeout must be a positive number of seconds, got ${timeoutSeconds}`,
-      );
-    }
-    let argv: string[];
-    try {
-      argv = toShellArgv(command);
-    } catch {
-      throw new PyroError(ErrorCodes.UsageError, "no command given", {
-        hint: "usage: pyro workspace exec ID -- COMMAND…",
-      });
-    }
+    const { argv, timeoutMs } = prepareCommand(
+      command,
+      options.timeoutSeconds,
+      "pyro workspace exec ID -- COMMAND…",
+    );
     const commandText = argv[2]!;
     if (record.state !== "started") throw notStarted(record);
     const updated = await this.store.update(record.id, (r) => {
@@ -462,7 +451,7 @@ export class WorkspaceService {
         {
           argv,
           cwd: WORKSPACE_ROOT,
-          timeout_ms: Math.round(timeoutSeconds * 1000),
+          timeout_ms: timeoutMs,
           max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
         },
         { onStdout: options.onStdout, onStderr: options.onStderr },

@@ -4,33 +4,19 @@
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { PyroPaths } from "../config/paths.js";
 import { ErrorCodes, PyroError, type ErrorCode } from "../errors.js";
+import { locateBundle } from "../util/bundles.js";
 import type { SupervisorReady } from "./supervisor.js";
 
 const READY_TIMEOUT_MS = 600_000;
 
 export function locateSupervisor(): string {
-  if (process.env.PYRO_SUPERVISOR_BUNDLE) return process.env.PYRO_SUPERVISOR_BUNDLE;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [
-    path.join(here, "supervisor.js"),
-    path.join(here, "..", "supervisor.js"),
-    path.resolve(here, "..", "..", "dist", "supervisor.js"),
-  ];
-  const found = candidates.find((candidate) => fs.existsSync(candidate));
-  if (!found) {
-    throw new PyroError(
-      ErrorCodes.HostRequirementMissing,
-      "the workspace supervisor (dist/supervisor.js) is missing",
-      {
-        hint: "run `npm run build` in the pyro checkout",
-      },
-    );
-  }
-  return found;
+  return locateBundle(
+    "supervisor.js",
+    process.env.PYRO_SUPERVISOR_BUNDLE,
+    "the workspace supervisor",
+  );
 }
 
 /** Spawn the supervisor for workspace `id`; resolves once its VM answers, rejects with its error. */

@@ -394,7 +394,7 @@ async function tarOut(
       : ["-C", path.dirname(target), "-cf", "-", path.basename(target)];
   const child = spawn("tar", tarArgs, { stdio: ["ignore", "pipe", "pipe"] });
   let bytes = 0;
-  const errors: Buffer[] = [];
+  const finished = tarFinished(child);
   hooks.onCancel = () => child.kill("SIGKILL");
   child.stdout.on("data", (chunk: Buffer) => {
     bytes += chunk.length;
@@ -403,16 +403,7 @@ async function tarOut(
       ctx.onDrain(() => child.stdout.resume());
     }
   });
-  child.stderr.on("data", (chunk: Buffer) => {
-    if (errors.length < 16) errors.push(chunk);
-  });
-  const code = await childExit(child);
-  if (code !== 0) {
-    throw new OpError(
-      "tar_failed",
-      `tar exited ${code}: ${Buffer.concat(errors).toString().slice(0, 2000)}`,
-    );
-  }
+  await finished;
   return { bytes, kind };
 }
 
@@ -427,11 +418,8 @@ async function tarIn(
   fs.mkdirSync(dir, { recursive: true }); // synchronous: the hooks below must be set before any await
   const child = spawn("tar", ["-C", dir, "-xpf", "-"], { stdio: ["pipe", "ignore", "pipe"] });
   let bytes = 0;
-  const errors: Buffer[] = [];
+  const finished = tarFinished(child);
   child.stdin.on("error", () => {});
-  child.stderr.on("data", (chunk: Buffer) => {
-    if (errors.length < 16) errors.push(chunk);
-  });
   hooks.onData = (_stream, chunk) => {
     bytes += chunk.length;
     ctx.inputQueued(chunk.length);
@@ -439,14 +427,22 @@ async function tarIn(
   };
   hooks.onEof = () => child.stdin.end();
   hooks.onCancel = () => child.kill("SIGKILL");
-  const code = await childExit(child);
-  if (code !== 0) {
-    throw new OpError(
-      "tar_failed",
-      `tar exited ${code}: ${Buffer.concat(errors).toString().slice(0, 2000)}`,
-    );
-  }
+  await finished;
   return { bytes };
+}
+
+/** Resolves when a tar child exits 0; otherwise rejects with the start of what it said on stderr. */
+function tarFinished(child: ChildProcess): Promise<void> {
+  const errors: Buffer[] = [];
+  child.stderr?.on("data", (chunk: Buffer) => {
+    if (errors.length < 16) errors.push(chunk);
+  });
+  return childExit(child).then((code) => {
+    if (code !== 0) {
+      const said = Buffer.concat(errors).toString().slice(0, 2000);
+      throw new OpError("tar_failed", `tar exited ${code}: ${said}`);
+    }
+  });
 }
 
 function childExit(child: ChildProcess): Promise<number> {
