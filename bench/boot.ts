@@ -16,64 +16,25 @@
  *
  * Human table on stderr, JSON on stdout and in bench/results/boot-latest.json.
  */
-import { spawn } from "node:child_process";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { resolvePaths } from "../src/config/paths.js";
 import { EnvironmentCache } from "../src/environments/cache.js";
 import type { ProgressFn } from "../src/util/progress.js";
 import { launchVm, type LaunchContext } from "../src/workspaces/launch.js";
+import {
+  cliOnce,
+  elapsedMs,
+  hostInfo,
+  isBuilt,
+  log,
+  parseRuns,
+  resultsPath,
+  runMain,
+  stats,
+  table,
+  writeResults,
+} from "./lib.js";
 
-interface Stats {
-  median: number;
-  min: number;
-  max: number;
-  samples: number[];
-}
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const cliPath = path.join(repoRoot, "dist", "cli.js");
-const resultsFile = path.join(repoRoot, "bench", "results", "boot-latest.json");
-
-function parseRuns(value: string | undefined): number {
-  if (value === undefined || value === "") return 5;
-  const runs = Number(value);
-  if (!Number.isInteger(runs) || runs < 1) {
-    throw new Error(`BENCH_RUNS must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return runs;
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 10) / 10;
-}
-
-function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const n = sorted.length;
-  const median =
-    n === 0
-      ? Number.NaN
-      : n % 2 === 1
-        ? sorted[(n - 1) / 2]!
-        : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
-  return {
-    median: round(median),
-    min: round(sorted[0] ?? Number.NaN),
-    max: round(sorted[n - 1] ?? Number.NaN),
-    samples: samples.map(round),
-  };
-}
-
-function elapsedMs(start: bigint): number {
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-function log(message: string): void {
-  process.stderr.write(`[bench] ${message}\n`);
-}
+const resultsFile = resultsPath("boot");
 
 const progress: ProgressFn = (message) => log(`  ${message.trimEnd()}`);
 
@@ -101,69 +62,13 @@ async function bootOnce(ctx: LaunchContext, environment: string): Promise<BootSa
 
 /** Wall time of `node dist/cli.js run <env> -- true`; rejects unless it exits 0. */
 function cliRunOnce(environment: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(process.execPath, [cliPath, "run", environment, "--", "true"], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: process.env,
-    });
-    let output = "";
-    const collect = (chunk: Buffer): void => {
-      output = (output + chunk.toString("utf8")).slice(-4096);
-    };
-    child.stdout.on("data", collect);
-    child.stderr.on("data", collect);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      const ms = elapsedMs(start);
-      if (code === 0) resolve(ms);
-      else
-        reject(
-          new Error(
-            `pyro run exited ${code ?? signal}${output.trim() ? `: ${output.trim()}` : ""}`,
-          ),
-        );
-    });
-  });
-}
-
-function table(rows: [string, Stats][]): string {
-  const header = ["metric", "median", "min", "max", "samples"];
-  const body = rows.map(([name, s]) => [
-    name,
-    s.median.toFixed(1),
-    s.min.toFixed(1),
-    s.max.toFixed(1),
-    s.samples.map((v) => v.toFixed(0)).join(" "),
-  ]);
-  const all = [header, ...body];
-  const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
-  const line = (row: string[]): string =>
-    row
-      .map((cell, i) =>
-        i === 0 || i === row.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!),
-      )
-      .join("  ")
-      .trimEnd();
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
-}
-
-/** JSON as the repo's prettier would write it (so `prettier --check` passes), else plain. */
-async function formatJson(value: unknown, file: string): Promise<string> {
-  const json = `${JSON.stringify(value, null, 2)}\n`;
-  try {
-    const prettier = await import("prettier");
-    const config = (await prettier.resolveConfig(file)) ?? {};
-    return await prettier.format(json, { ...config, filepath: file });
-  } catch {
-    return json;
-  }
+  return cliOnce(["run", environment, "--", "true"], "pyro run");
 }
 
 async function main(): Promise<void> {
-  const runs = parseRuns(process.env.BENCH_RUNS);
+  const runs = parseRuns(process.env.BENCH_RUNS, 5);
   const environment = process.env.BENCH_ENV || "debian:12";
-  if (!fs.existsSync(cliPath) || !fs.existsSync(path.join(repoRoot, "dist", "agent.js"))) {
+  if (!isBuilt()) {
     throw new Error("dist/cli.js or dist/agent.js is missing: run `npm run build` first");
   }
   const paths = resolvePaths();
@@ -207,7 +112,7 @@ async function main(): Promise<void> {
     environment,
     runs,
     accel,
-    host: { cpus: os.cpus().length, kernel: os.release() },
+    host: hostInfo(),
     cold_boot_to_agent_ready_ms: stats(boots.map((b) => b.bootMs)),
     run_true_wall_ms: stats(cliWalls),
     exec_true_roundtrip_ms: stats(boots.map((b) => b.execRoundtripMs)),
@@ -228,16 +133,7 @@ async function main(): Promise<void> {
       "\n\n",
   );
 
-  const json = await formatJson(result, resultsFile);
-  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(resultsFile, json);
-  process.stdout.write(json);
-  log(`written to ${path.relative(process.cwd(), resultsFile) || resultsFile}`);
+  await writeResults(result, resultsFile);
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
-  process.exitCode = 1;
-});
+runMain(main);

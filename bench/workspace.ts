@@ -24,102 +24,36 @@
  *
  * Human table on stderr, JSON on stdout and in bench/results/workspace-latest.json.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { Pyro } from "../src/sdk/pyro.js";
+import {
+  cliOnce,
+  cliPath,
+  elapsedMs,
+  hostInfo,
+  isBuilt,
+  log,
+  median,
+  parseRuns,
+  repoRoot,
+  resultsPath,
+  round,
+  runMain,
+  stats,
+  table,
+  timed,
+  writeResults,
+} from "./lib.js";
 
-interface Stats {
-  median: number;
-  min: number;
-  max: number;
-  samples: number[];
-}
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const cliPath = path.join(repoRoot, "dist", "cli.js");
-const resultsFile = path.join(repoRoot, "bench", "results", "workspace-latest.json");
+const resultsFile = resultsPath("workspace");
 const LIFECYCLE_CYCLES = 3;
 const SMALL_BYTES = 4 * 1024;
 const LARGE_BYTES = 1024 * 1024;
 const BENCH_LABEL = "pyro-bench";
 
-function parseRuns(value: string | undefined): number {
-  if (value === undefined || value === "") return 10;
-  const runs = Number(value);
-  if (!Number.isInteger(runs) || runs < 1) {
-    throw new Error(`BENCH_RUNS must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return runs;
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 10) / 10;
-}
-
-function median(samples: number[]): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const n = sorted.length;
-  if (n === 0) return Number.NaN;
-  return n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
-}
-
-function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return {
-    median: round(median(samples)),
-    min: round(sorted[0] ?? Number.NaN),
-    max: round(sorted[sorted.length - 1] ?? Number.NaN),
-    samples: samples.map(round),
-  };
-}
-
-function elapsedMs(start: bigint): number {
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const start = process.hrtime.bigint();
-  const value = await fn();
-  return [value, elapsedMs(start)];
-}
-
-function log(message: string): void {
-  process.stderr.write(`[bench] ${message}\n`);
-}
-
-/** Wall time of `node dist/cli.js <args>`; rejects unless it exits 0. */
-function cliOnce(args: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(process.execPath, [cliPath, ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: process.env,
-    });
-    let output = "";
-    const collect = (chunk: Buffer): void => {
-      output = (output + chunk.toString("utf8")).slice(-4096);
-    };
-    child.stdout.on("data", collect);
-    child.stderr.on("data", collect);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      const ms = elapsedMs(start);
-      if (code === 0) resolve(ms);
-      else
-        reject(
-          new Error(
-            `pyro ${args.join(" ")} exited ${code ?? signal}${output.trim() ? `: ${output.trim()}` : ""}`,
-          ),
-        );
-    });
-  });
-}
-
 function ensureBuilt(): void {
-  if (fs.existsSync(cliPath) && fs.existsSync(path.join(repoRoot, "dist", "agent.js"))) return;
+  if (isBuilt()) return;
   log("dist/ is missing: building (node scripts/build.mjs)");
   const built = spawnSync(process.execPath, ["scripts/build.mjs"], {
     cwd: repoRoot,
@@ -127,44 +61,6 @@ function ensureBuilt(): void {
   });
   if (built.status !== 0 || !fs.existsSync(cliPath)) {
     throw new Error(`node scripts/build.mjs failed (${built.status ?? built.signal})`);
-  }
-}
-
-/** Rows are full stats, or a single derived number (shown as the median only). */
-function table(rows: [string, Stats | number][]): string {
-  const header = ["metric", "median", "min", "max", "samples"];
-  const body = rows.map(([name, s]) =>
-    typeof s === "number"
-      ? [name, s.toFixed(1), "-", "-", "(derived)"]
-      : [
-          name,
-          s.median.toFixed(1),
-          s.min.toFixed(1),
-          s.max.toFixed(1),
-          s.samples.map((v) => v.toFixed(0)).join(" "),
-        ],
-  );
-  const all = [header, ...body];
-  const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
-  const line = (row: string[]): string =>
-    row
-      .map((cell, i) =>
-        i === 0 || i === row.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!),
-      )
-      .join("  ")
-      .trimEnd();
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
-}
-
-/** JSON as the repo's prettier would write it (so `prettier --check` passes), else plain. */
-async function formatJson(value: unknown, file: string): Promise<string> {
-  const json = `${JSON.stringify(value, null, 2)}\n`;
-  try {
-    const prettier = await import("prettier");
-    const config = (await prettier.resolveConfig(file)) ?? {};
-    return await prettier.format(json, { ...config, filepath: file });
-  } catch {
-    return json;
   }
 }
 
@@ -195,7 +91,7 @@ interface LifecycleSample {
 }
 
 async function main(): Promise<void> {
-  const runs = parseRuns(process.env.BENCH_RUNS);
+  const runs = parseRuns(process.env.BENCH_RUNS, 10);
   const environment = process.env.BENCH_ENV || "debian:12";
   ensureBuilt();
   const pyro = new Pyro();
@@ -338,7 +234,7 @@ async function main(): Promise<void> {
     runs,
     lifecycle_cycles: LIFECYCLE_CYCLES,
     accel,
-    host: { cpus: os.cpus().length, kernel: os.release() },
+    host: hostInfo(),
     sdk_exec_true_wall_ms: stats(sdkExec.map((s) => s.wall)),
     sdk_exec_true_guest_ms: stats(sdkExec.map((s) => s.guest)),
     /** Per sample: SDK wall time minus the guest's own duration_ms. */
@@ -382,16 +278,7 @@ async function main(): Promise<void> {
       "\n\n",
   );
 
-  const json = await formatJson(result, resultsFile);
-  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(resultsFile, json);
-  process.stdout.write(json);
-  log(`written to ${path.relative(process.cwd(), resultsFile) || resultsFile}`);
+  await writeResults(result, resultsFile);
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
-  process.exitCode = 1;
-});
+runMain(main);
