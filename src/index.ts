@@ -20,3 +20,4 @@ export type {
 } from "./workspaces/service.js";
 export type { DiffResult, DiffEntry } from "./workspaces/diff.js";
 export type { JournalEntry } from "./workspaces/journal.js";
+export type { PrepareOptions, PrepareResult } from "./workspaces/prepare.js";

@@ -175,15 +175,48 @@ export function buildProgram(passthrough: string[]): Command {
     );
 
   program
+    .command("prepare")
+    .description(
+      "set the machine up once: build the environment, save a warm snapshot, prove create → exec → delete",
+    )
+    .argument("[environment]", `environment (default ${DEFAULT_ENVIRONMENT})`)
+    .option("--force", "make a new snapshot even if a valid one exists")
+    .option("--json", "print the result as JSON")
+    .action((environment: string | undefined, opts: { force?: boolean; json?: boolean }) =>
+      act(!!opts.json, async () => {
+        const result = await sdk(!!opts.json).prepare({ environment, force: !!opts.force });
+        if (opts.json) return printJson(result);
+        if (result.status === "already_warm") {
+          process.stderr.write(
+            `${result.environment} is already warm (${formatBytes(result.snapshot_bytes)} snapshot); nothing to do\n`,
+          );
+        } else {
+          const proof = result.proof!;
+          process.stderr.write(
+            `${result.environment} prepared in ${(result.duration_ms / 1000).toFixed(1)}s (${result.reason}); ` +
+              `cold boot ${result.cold_boot_ms} ms, warm create ${proof.create_ms} ms (${proof.boot_kind}), exec ${proof.exec_ms} ms\n`,
+          );
+        }
+      }),
+    );
+
+  program
     .command("doctor")
     .description(
       "check QEMU, acceleration (KVM or software emulation), environments, and boot a guest",
     )
     .option("--skip-boot", "do not boot a guest (faster; capabilities not checked)")
+    .option(
+      "--environment <env>",
+      "also report daily-loop readiness (warm, cold or stale) for this environment",
+    )
     .option("--json", "print as JSON")
-    .action((opts: { json?: boolean; skipBoot?: boolean }) =>
+    .action((opts: { json?: boolean; skipBoot?: boolean; environment?: string }) =>
       act(!!opts.json, async () => {
-        const report = await sdk(!!opts.json).doctor({ skipBoot: !!opts.skipBoot });
+        const report = await sdk(!!opts.json).doctor({
+          skipBoot: !!opts.skipBoot,
+          environment: opts.environment,
+        });
         if (opts.json) {
           printJson(report);
         } else {
@@ -195,7 +228,8 @@ export function buildProgram(passthrough: string[]): Command {
             if (!check.ok && check.fix) out.push(`     fix: ${check.fix}`);
           }
           out.push(
-            `cache: ${report.cache.path} (${formatBytes(report.cache.bytes)}); running VMs: ${report.running_vms}`,
+            `cache: ${report.cache.path} (${formatBytes(report.cache.bytes)} environments, ` +
+              `${formatBytes(report.cache.warm_snapshot_bytes)} warm snapshots); running VMs: ${report.running_vms}`,
           );
           process.stdout.write(`${out.join("\n")}\n`);
         }

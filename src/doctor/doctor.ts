@@ -7,15 +7,16 @@ import fs from "node:fs";
 import os from "node:os";
 import type { PyroPaths } from "../config/paths.js";
 import type { EnvironmentCache } from "../environments/cache.js";
-import { CATALOG, DEFAULT_ENVIRONMENT } from "../environments/catalog.js";
+import { CATALOG, DEFAULT_ENVIRONMENT, findCatalogEntry } from "../environments/catalog.js";
 import { isPyroError } from "../errors.js";
 import { SETUP_HINT, checkRequirements, type RequirementStatus } from "../host/requirements.js";
 import { silentProgress } from "../util/progress.js";
 import { chooseAccel, kvmDeviceStatus, type AccelDecision } from "../vm/accel.js";
-import { findQemu } from "../vm/qemu.js";
+import { findQemu, type QemuInfo } from "../vm/qemu.js";
 import { liveRecords } from "../vm/registry.js";
 import { VERSION } from "../version.js";
-import { launchVm } from "../workspaces/launch.js";
+import { DEFAULT_MEM_MIB, DEFAULT_VCPUS, launchVm } from "../workspaces/launch.js";
+import { WarmSnapshots } from "../workspaces/warm.js";
 
 export interface DoctorCheck {
   name: string;
@@ -41,7 +42,9 @@ export interface DoctorReport {
   acceleration: AccelDecision | null;
   host_tools: RequirementStatus[];
   environments: { name: string; state: string; size_bytes: number | null }[];
-  cache: { path: string; bytes: number };
+  cache: { path: string; bytes: number; warm_snapshot_bytes: number };
+  /** With --environment: is the daily loop warm for it? */
+  daily_loop: Readiness | null;
   running_vms: number;
   capabilities: {
     boot: { ok: boolean; ms: number | null; detail: string };
@@ -53,6 +56,17 @@ export interface DoctorReport {
 export interface DoctorOptions {
   /** Skip booting a guest (faster; capabilities are then reported as not checked). */
   skipBoot?: boolean;
+  /** Also report this environment's daily-loop readiness (warm, cold or stale). */
+  environment?: string;
+}
+
+export interface Readiness {
+  environment: string;
+  readiness: "warm" | "cold" | "stale";
+  reason: string | null;
+  /** What changed since the snapshot was made, for stale. */
+  changed: string[];
+  fix: string | null;
 }
 
 export async function runDoctor(
@@ -132,6 +146,21 @@ export async function runDoctor(
     });
   }
 
+  let dailyLoop: Readiness | null = null;
+  if (options.environment !== undefined) {
+    findCatalogEntry(options.environment);
+    dailyLoop = await readiness(paths, cache, options.environment, qemu);
+    checks.push({
+      name: `daily loop (${options.environment})`,
+      ok: dailyLoop.readiness === "warm",
+      detail:
+        dailyLoop.readiness === "warm"
+          ? "warm: creates restore a snapshot"
+          : `${dailyLoop.readiness}: ${dailyLoop.reason}`,
+      ...(dailyLoop.fix ? { fix: dailyLoop.fix } : {}),
+    });
+  }
+
   const capabilities: DoctorReport["capabilities"] = {
     boot: { ok: false, ms: null, detail: "not checked" },
     guest_exec: { ok: false, ms: null, detail: "not checked" },
@@ -172,7 +201,12 @@ export async function runDoctor(
     acceleration,
     host_tools: tools,
     environments,
-    cache: { path: paths.cache, bytes: cache.diskUsageBytes() },
+    cache: {
+      path: paths.cache,
+      bytes: cache.diskUsageBytes(),
+      warm_snapshot_bytes: new WarmSnapshots(paths, cache).diskUsageBytes(),
+    },
+    daily_loop: dailyLoop,
     running_vms: liveRecords(paths.vms).length,
     capabilities,
     checks,
@@ -216,6 +250,50 @@ async function checkBoot(
     capabilities.boot = { ok: false, ms: null, detail: message };
     capabilities.guest_exec = { ok: false, ms: null, detail: "no guest to run in" };
   }
+}
+
+async function readiness(
+  paths: PyroPaths,
+  cache: EnvironmentCache,
+  environment: string,
+  qemu: QemuInfo | undefined,
+): Promise<Readiness> {
+  const fix = `run \`pyro prepare ${environment}\``;
+  if ((await cache.state(environment)) !== "installed") {
+    return {
+      environment,
+      readiness: "cold",
+      reason: `${environment} is not built yet`,
+      changed: [],
+      fix,
+    };
+  }
+  if (!qemu)
+    return {
+      environment,
+      readiness: "cold",
+      reason: "QEMU is missing",
+      changed: [],
+      fix: SETUP_HINT,
+    };
+  const resolved = await cache.ensure(environment);
+  const accel = await chooseAccel(paths.hostCache, qemu, {
+    kernel: resolved.kernel,
+    initrd: resolved.initramfs,
+  });
+  const warm = new WarmSnapshots(paths, cache);
+  const state = await warm.state(
+    await warm.currentKey(environment, DEFAULT_VCPUS, DEFAULT_MEM_MIB, qemu, accel),
+  );
+  if (state.state === "warm")
+    return { environment, readiness: "warm", reason: null, changed: [], fix: null };
+  return {
+    environment,
+    readiness: state.state,
+    reason: state.reason,
+    changed: state.state === "stale" ? state.changed : [],
+    fix,
+  };
 }
 
 function readOsRelease(): string {

@@ -382,7 +382,8 @@ export class EnvironmentCache {
     };
   }
 
-  private async currentRuntimeKey(): Promise<string | undefined> {
+  /** The key the runtime disk of this pyro build has, without building it. */
+  async currentRuntimeKey(): Promise<string | undefined> {
     try {
       return await this.runtimeKey(runtimeFiles());
     } catch {

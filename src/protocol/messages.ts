@@ -99,6 +99,14 @@ export interface ListDirResult {
   truncated: boolean;
 }
 
+export interface RefreshArgs {
+  /** Host wall clock, ms since the epoch. */
+  time_ms?: number;
+  /** Random bytes (base64) to mix into the guest's entropy pool. */
+  entropy?: string;
+  hostname?: string;
+}
+
 export interface RemoveArgs extends Scoped {
   path: string;
 }
@@ -113,6 +121,7 @@ export interface OpMap {
   sync: { args: Record<string, never>; result: Record<string, never> };
   list_dir: { args: ListDirArgs; result: ListDirResult };
   remove: { args: RemoveArgs; result: { removed: boolean } };
+  refresh: { args: RefreshArgs; result: { clock_skew_ms: number } };
 }
 
 export type OpName = keyof OpMap;

@@ -19,6 +19,8 @@ import { silentProgress, type ProgressFn } from "../util/progress.js";
 import { DEFAULT_MAX_RUNNING, type LaunchContext } from "../workspaces/launch.js";
 import { runOnce, type RunOptions, type RunResult } from "../workspaces/run.js";
 import { WorkspaceService } from "../workspaces/service.js";
+import { prepare, type PrepareOptions, type PrepareResult } from "../workspaces/prepare.js";
+import { pruneCaches } from "../workspaces/prune.js";
 
 export interface PyroOptions {
   /** State directory; defaults to $PYRO_HOME, else the XDG directories. */
@@ -65,14 +67,7 @@ export class Pyro {
       list: () => listEnvironments(cache),
       pull: (name, opts) => pullEnvironment(cache, name, progress, opts),
       inspect: (name) => inspectEnvironment(cache, name),
-      prune: (opts) => {
-        const workspaces = this.workspaces.store.all();
-        return cache.prune({
-          ...opts,
-          inUse: new Set(workspaces.map((w) => w.environment)),
-          keepBlobs: new Set(workspaces.map((w) => w.rootfs_blob)),
-        });
-      },
+      prune: (opts) => pruneCaches(this.paths, cache, this.workspaces.store, opts),
     };
   }
 
@@ -83,6 +78,11 @@ export class Pyro {
 
   doctor(options: DoctorOptions = {}): Promise<DoctorReport> {
     return runDoctor(this.paths, this.cache, options);
+  }
+
+  /** Boot an environment once and save a warm snapshot so creates are fast; proves it. Idempotent. */
+  prepare(options: PrepareOptions = {}): Promise<PrepareResult> {
+    return prepare(this.launchContext(), this.workspaces, options);
   }
 
   /** Install the host packages pyro needs (apt-get; root). Idempotent. */

@@ -46,6 +46,13 @@ export interface BootOptions {
   disk?: string;
   /** Recorded in the VM's record so limits count the workspace, not its VM. */
   workspaceId?: string;
+  /**
+   * Resume from a memory snapshot (made by `snapshot()`) instead of booting.
+   * The disk must hold the state the snapshot was taken with.
+   */
+  restoreFrom?: string;
+  /** The guest's hostname after a restore. */
+  hostname?: string;
   progress?: ProgressFn;
 }
 
@@ -137,32 +144,72 @@ export class MicroVm {
       agentSocket,
       qmpSocket: path.join(dir, "qmp.sock"),
       console: path.join(dir, "console.log"),
+      // The snapshot reaches QEMU as an inherited file descriptor: no copy through a pipe.
+      ...(options.restoreFrom ? { incoming: "fd:3" } : {}),
     });
     const setpriv = options.ephemeral ? findExecutable("setpriv") : undefined;
     const [command, args] = setpriv
       ? [setpriv, ["--pdeathsig", "KILL", "--", options.qemuBinary, ...qemuArgs]]
       : [options.qemuBinary, qemuArgs];
-    progress(`booting ${id} (${options.accel})`);
+    progress(`${options.restoreFrom ? "restoring" : "booting"} ${id} (${options.accel})`);
+    const snapshotFd = options.restoreFrom ? fs.openSync(options.restoreFrom, "r") : undefined;
     const child = spawn(command, args, {
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["ignore", "ignore", "pipe", ...(snapshotFd === undefined ? [] : [snapshotFd])],
       detached: !options.ephemeral,
     });
+    if (snapshotFd !== undefined) fs.closeSync(snapshotFd);
     const vm = new MicroVm(id, dir, child);
     child.on("error", () => {});
     if (child.pid !== undefined) writeRecord({ ...record, qemu_pid: child.pid });
     try {
+      if (options.restoreFrom) await vm.resumeIncoming(started + options.bootTimeoutMs);
       vm.agent = await vm.connectAgent(agentSocket, started + options.bootTimeoutMs);
       vm.hello = await vm.withDeadline(
         vm.agent.hello(),
         started + options.bootTimeoutMs,
         "the guest agent to answer",
       );
+      if (options.restoreFrom) {
+        // The guest wakes up with the clock, entropy and name it was saved with.
+        await vm.agent.request("refresh", {
+          time_ms: Date.now(),
+          entropy: randomBytes(64).toString("base64"),
+          hostname: options.hostname ?? "pyro",
+        });
+      }
       vm.bootMs = Date.now() - started;
       progress(`${id} ready in ${(vm.bootMs / 1000).toFixed(1)}s`);
       return vm;
     } catch (error) {
       await vm.destroy();
       throw error;
+    }
+  }
+
+  /**
+   * Wait for QEMU to load an incoming snapshot, then run the guest: a
+   * snapshot taken from a paused VM restores paused.
+   */
+  private async resumeIncoming(deadline: number): Promise<void> {
+    let qmp: QmpClient | undefined;
+    while (!qmp) {
+      if (!this.running) throw this.bootFailure("QEMU exited while loading the snapshot");
+      try {
+        qmp = await this.qmp();
+      } catch {
+        if (Date.now() > deadline) throw this.bootTimeout("QEMU's control socket");
+        await sleep(20);
+      }
+    }
+    while (true) {
+      const status = (await qmp.execute("query-status")) as { status?: string; running?: boolean };
+      if (status.running) return;
+      if (status.status !== "inmigrate" && status.status !== "prelaunch") {
+        await qmp.execute("cont");
+        return;
+      }
+      if (Date.now() > deadline) throw this.bootTimeout("the snapshot to load");
+      await sleep(10);
     }
   }
 
@@ -232,6 +279,7 @@ export class MicroVm {
     if (this.destroyed) return;
     this.destroyed = true;
     this.agent?.close();
+    this.qmpClient?.close();
     if (this.running) {
       await this.quitViaQmp().catch(() => {});
       await Promise.race([this.exited, timeout(2000)]);
@@ -241,6 +289,49 @@ export class MicroVm {
       await Promise.race([this.exited, timeout(5000)]);
     }
     fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private qmpClient: QmpClient | undefined;
+
+  /** The VM's QMP connection, opened on first use. */
+  async qmp(): Promise<QmpClient> {
+    if (!this.qmpClient) {
+      this.qmpClient = await QmpClient.connect(path.join(this.dir, "qmp.sock"));
+      this.qmpClient.on("closed", () => (this.qmpClient = undefined));
+    }
+    return this.qmpClient;
+  }
+
+  /**
+   * Pause the VM and write its memory and device state to `file` (QMP
+   * migrate to a file). The VM stays paused with its disk images flushed:
+   * the caller copies the disk and destroys the VM.
+   */
+  async snapshot(file: string, timeoutMs = 120_000): Promise<void> {
+    const qmp = await this.qmp();
+    await qmp.execute("stop");
+    await qmp.execute("migrate", { uri: `exec:cat > ${shellQuoteFile(file)}` });
+    await this.waitForMigration(qmp, timeoutMs);
+  }
+
+  private async waitForMigration(qmp: QmpClient, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const info = (await qmp.execute("query-migrate")) as {
+        status?: string;
+        "error-desc"?: string;
+      };
+      if (info.status === "completed") return;
+      if (info.status === "failed" || info.status === "cancelled") {
+        throw new PyroError(
+          ErrorCodes.VmBootFailed,
+          `QEMU could not save the VM: ${info["error-desc"] ?? info.status}`,
+        );
+      }
+      if (Date.now() > deadline)
+        throw new PyroError(ErrorCodes.VmBootTimeout, "saving the VM took too long");
+      await sleep(20);
+    }
   }
 
   private async quitViaQmp(): Promise<void> {
@@ -265,6 +356,11 @@ export async function createOverlay(base: string, overlay: string): Promise<void
     errorCode: ErrorCodes.VmBootFailed,
   });
   fs.renameSync(tmp, overlay);
+}
+
+/** A path for QEMU's exec: migration URIs (run by /bin/sh). */
+function shellQuoteFile(file: string): string {
+  return `'${file.replace(/'/g, "'\\''")}'`;
 }
 
 /** A deadline for Promise.race that does not keep the process alive once the race is decided. */

@@ -63,6 +63,8 @@ export interface MachineConfig {
   qmpSocket?: string;
   /** Where the serial console goes: a file path, or "stdio". */
   console: string;
+  /** Start by loading a memory snapshot from this migration URI (QEMU -incoming) instead of booting. */
+  incoming?: string;
 }
 
 export function kernelCommandLine(accel: Accel, extra: string[]): string {
@@ -128,5 +130,6 @@ export function buildQemuArgs(config: MachineConfig): string[] {
     args.push("-chardev", `file,id=console,path=${config.console}`, "-serial", "chardev:console");
   }
   if (config.qmpSocket) args.push("-qmp", `unix:${config.qmpSocket},server=on,wait=off`);
+  if (config.incoming) args.push("-incoming", config.incoming);
   return args;
 }

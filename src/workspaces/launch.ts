@@ -19,6 +19,7 @@ import { liveRecords, reapOrphans } from "../vm/registry.js";
 import { withLock } from "../util/lock.js";
 import { processAlive } from "../util/procs.js";
 import { WorkspaceStore } from "./store.js";
+import { WarmSnapshots } from "./warm.js";
 
 export const DEFAULT_VCPUS = 1;
 export const DEFAULT_MEM_MIB = 1024;
@@ -40,12 +41,18 @@ export interface LaunchRequest {
   disk?: string;
   /** Set when the VM belongs to a workspace (its slot is reserved by the workspace record). */
   workspaceId?: string;
+  /** Restore a warm snapshot into the new `disk` when a valid one exists (otherwise boot cold). */
+  warm?: boolean;
+  /** The guest's hostname when restored. */
+  hostname?: string;
 }
 
 export interface Launched {
   vm: MicroVm;
   environment: ResolvedEnvironment;
   accel: AccelDecision;
+  /** How the VM came up, and for a cold boot when a warm one was wanted, why. */
+  boot: { kind: "warm" | "cold"; reason: string | null };
 }
 
 export function requireQemu(): QemuInfo {
@@ -95,20 +102,49 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
     const runtime = await ctx.cache.ensureRuntime(ctx.progress);
     const images = { kernel: environment.kernel, initrd: environment.initramfs };
     const accel = await chooseAccel(ctx.paths.hostCache, qemu, images);
-    const vm = await MicroVm.boot({
-      vmsDir: ctx.paths.vms,
-      qemuBinary: qemu.binary,
-      images: { ...images, rootBase: environment.rootfs, runtimeDisk: runtime.image },
-      accel: accel.accel,
-      vcpus: request.vcpus,
-      memMib: request.memMib,
-      bootTimeoutMs: bootTimeoutMs(accel),
-      ephemeral: request.ephemeral,
-      disk: request.disk,
-      workspaceId: request.workspaceId,
-      progress: ctx.progress,
-    });
-    return { vm, environment, accel };
+    const boot = (restoreFrom?: string) =>
+      MicroVm.boot({
+        vmsDir: ctx.paths.vms,
+        qemuBinary: qemu.binary,
+        images: { ...images, rootBase: environment.rootfs, runtimeDisk: runtime.image },
+        accel: accel.accel,
+        vcpus: request.vcpus,
+        memMib: request.memMib,
+        bootTimeoutMs: bootTimeoutMs(accel),
+        ephemeral: request.ephemeral,
+        disk: request.disk,
+        workspaceId: request.workspaceId,
+        restoreFrom,
+        hostname: request.hostname,
+        progress: ctx.progress,
+      });
+    let reason: string | null = null;
+    if (request.warm && request.disk && !fs.existsSync(request.disk)) {
+      const warm = new WarmSnapshots(ctx.paths, ctx.cache);
+      const state = await warm.state(
+        await warm.currentKey(request.environment, request.vcpus, request.memMib, qemu, accel),
+      );
+      if (state.state === "warm") {
+        try {
+          fs.copyFileSync(state.disk, request.disk);
+          fs.chmodSync(request.disk, 0o600);
+          return {
+            vm: await boot(state.memory),
+            environment,
+            accel,
+            boot: { kind: "warm", reason: null },
+          };
+        } catch (error) {
+          // QEMU refused the snapshot (or it broke mid-restore): never fail a create for it.
+          fs.rmSync(request.disk, { force: true });
+          reason = `the warm snapshot could not be restored (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`;
+        }
+      } else {
+        reason = state.reason;
+      }
+      ctx.progress(`cold boot: ${reason}; \`pyro prepare ${request.environment}\` makes this fast`);
+    }
+    return { vm: await boot(), environment, accel, boot: { kind: "cold", reason } };
   } finally {
     release();
   }

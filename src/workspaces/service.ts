@@ -63,6 +63,10 @@ export interface Workspace {
   command_count: number;
   boot_ms: number | null;
   accel: "kvm" | "tcg" | null;
+  /** "warm" when the VM was restored from a prepared snapshot, "cold" when it booted. */
+  boot_kind: "warm" | "cold" | null;
+  /** Why a create booted cold, when a warm snapshot was not usable. */
+  boot_note: string | null;
 }
 
 export interface CreateWorkspaceOptions {
@@ -117,6 +121,8 @@ export function toWorkspace(record: WorkspaceRecord, commandCount: number): Work
     command_count: commandCount,
     boot_ms: record.boot_ms,
     accel: record.accel,
+    boot_kind: record.boot_kind ?? null,
+    boot_note: record.boot_note ?? null,
   };
 }
 

@@ -61,6 +61,8 @@ export async function runSupervisor(
         ephemeral: true,
         disk: store.file(id, "disk.qcow2"),
         workspaceId: id,
+        warm: true,
+        hostname: id.replace(/_/g, "-"),
       },
     );
     vm = launched.vm;
@@ -71,6 +73,8 @@ export async function runSupervisor(
       r.failure_reason = null;
       r.boot_ms = vm.bootMs;
       r.accel = launched.accel.accel;
+      r.boot_kind = launched.boot.kind;
+      r.boot_note = launched.boot.reason;
     });
   } catch (error) {
     const pyroError = toPyroError(error);

@@ -17,6 +17,7 @@ import {
   type HelloResult,
   type ListDirArgs,
   type ListDirResult,
+  type RefreshArgs,
   type RemoveArgs,
   type ReadFileArgs,
   type ReadFileResult,
@@ -540,6 +541,31 @@ function isSymlink(target: string): boolean {
   }
 }
 
+/**
+ * After a memory snapshot is restored the guest wakes up with the clock,
+ * entropy pool and name it was saved with: the host sends fresh ones.
+ */
+async function refresh(rawArgs: Record<string, unknown>): Promise<{ clock_skew_ms: number }> {
+  const args = rawArgs as unknown as RefreshArgs;
+  const timeMs = optNumber(args.time_ms, "time_ms");
+  let skew = 0;
+  if (timeMs !== undefined) {
+    skew = Date.now() - timeMs;
+    // busybox (static, on the runtime disk) starts much faster than the environment's date under emulation.
+    const seconds = Math.round(timeMs / 1000);
+    await childExit(
+      spawn("/opt/pyro/bin/busybox", ["date", "-u", "-s", `@${seconds}`], { stdio: "ignore" }),
+    );
+  }
+  if (typeof args.entropy === "string") {
+    fs.writeFileSync("/dev/urandom", Buffer.from(args.entropy, "base64"));
+  }
+  if (typeof args.hostname === "string" && /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(args.hostname)) {
+    fs.writeFileSync("/proc/sys/kernel/hostname", args.hostname);
+  }
+  return { clock_skew_ms: skew };
+}
+
 export const handlers: Record<string, Handler> = {
   hello,
   exec,
@@ -550,6 +576,7 @@ export const handlers: Record<string, Handler> = {
   sync,
   list_dir: listDir,
   remove,
+  refresh,
 };
 
 export { OpError };

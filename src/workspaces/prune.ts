@@ -1,0 +1,62 @@
+/**
+ * `pyro env prune`: reclaim cache space without breaking anything that is
+ * still in use. Warm snapshots that no longer match their environment go
+ * first; then environment entries and blobs, keeping every blob a workspace
+ * disk or a remaining warm snapshot is an overlay of.
+ */
+import type { PyroPaths } from "../config/paths.js";
+import type { EnvironmentCache } from "../environments/cache.js";
+import type { PruneResult } from "../environments/service.js";
+import { chooseAccel } from "../vm/accel.js";
+import { findQemu, type QemuInfo } from "../vm/qemu.js";
+import type { WorkspaceStore } from "./store.js";
+import { WarmSnapshots, type WarmManifest } from "./warm.js";
+
+export async function pruneCaches(
+  paths: PyroPaths,
+  cache: EnvironmentCache,
+  store: WorkspaceStore,
+  options: { all?: boolean } = {},
+): Promise<PruneResult & { freed_warm_bytes: number }> {
+  const workspaces = store.all();
+  const inUse = new Set(workspaces.map((w) => w.environment));
+  const warm = new WarmSnapshots(paths, cache);
+  const qemu = findQemu();
+  const kept: string[] = [];
+  const freedWarm = await warm.prune(async (manifest) => {
+    let keep: boolean;
+    if (options.all) keep = false;
+    else if (!qemu)
+      keep = true; // cannot judge without QEMU: keep
+    else keep = await isCurrent(paths, cache, warm, qemu, manifest);
+    if (keep) kept.push(manifest.key.rootfs);
+    return keep;
+  });
+  const result = await cache.prune({
+    ...options,
+    inUse,
+    keepBlobs: new Set([...workspaces.map((w) => w.rootfs_blob), ...kept]),
+  });
+  return { ...result, freed_bytes: result.freed_bytes + freedWarm, freed_warm_bytes: freedWarm };
+}
+
+/** Would this snapshot be used for a create right now? */
+async function isCurrent(
+  paths: PyroPaths,
+  cache: EnvironmentCache,
+  warm: WarmSnapshots,
+  qemu: QemuInfo,
+  manifest: WarmManifest,
+): Promise<boolean> {
+  const { environment, vcpu_count, mem_mib } = manifest.key;
+  if ((await cache.state(environment)) !== "installed") return false;
+  const resolved = await cache.ensure(environment);
+  const accel = await chooseAccel(paths.hostCache, qemu, {
+    kernel: resolved.kernel,
+    initrd: resolved.initramfs,
+  });
+  const state = await warm.state(
+    await warm.currentKey(environment, vcpu_count, mem_mib, qemu, accel),
+  );
+  return state.state === "warm";
+}

@@ -1,0 +1,159 @@
+/**
+ * The fast daily loop on real guests: `pyro prepare` saves a warm snapshot,
+ * creates restore it (fresh clock, entropy and identity per workspace), and a
+ * missing, damaged or mismatched snapshot never fails a create: it is
+ * reported stale and a cold boot is used.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { resolvePaths } from "../src/config/paths.js";
+import type { DoctorReport } from "../src/doctor/doctor.js";
+import type { PrepareResult } from "../src/workspaces/prepare.js";
+import type { Workspace, WorkspaceExecResult } from "../src/workspaces/service.js";
+import { copyEnvironmentInto, runCli, runCliJson, spawnCli, tempHome, waitFor } from "./helpers.js";
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+async function create(env: NodeJS.ProcessEnv = {}): Promise<Workspace> {
+  const { code, json, stderr } = await runCliJson<Workspace>(["workspace", "create"], env);
+  if (code !== 0) throw new Error(`create failed: ${JSON.stringify(json)} ${stderr}`);
+  cleanups.push(() => runCli(["workspace", "delete", json.id], env));
+  return json;
+}
+
+async function exec(id: string, command: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const { json } = await runCliJson<WorkspaceExecResult>(
+    ["workspace", "exec", id, "--", command],
+    env,
+  );
+  return json.stdout;
+}
+
+/** A PYRO_HOME holding a copy of the built debian:12 environment. */
+function homeWithEnvironment(): { home: string; env: NodeJS.ProcessEnv } {
+  const home = tempHome();
+  copyEnvironmentInto(home, "debian:12");
+  cleanups.push(async () => fs.rmSync(home, { recursive: true, force: true }));
+  return { home, env: { PYRO_HOME: home } };
+}
+
+describe("warm snapshots", () => {
+  it("prepare makes the loop warm, and a second prepare returns at once saying so", async () => {
+    const first = await runCliJson<PrepareResult>(["prepare", "debian:12"]);
+    expect(first.code).toBe(0);
+    expect(["prepared", "already_warm"]).toContain(first.json.status);
+    if (first.json.status === "prepared") {
+      expect(first.json.proof?.boot_kind).toBe("warm");
+      expect(first.json.snapshot_bytes).toBeGreaterThan(0);
+    }
+    const second = await runCliJson<PrepareResult>(["prepare", "debian:12"]);
+    expect(second.json).toMatchObject({ status: "already_warm", proof: null });
+    const doctor = await runCliJson<DoctorReport>([
+      "doctor",
+      "--skip-boot",
+      "--environment",
+      "debian:12",
+    ]);
+    expect(doctor.json.daily_loop).toMatchObject({
+      environment: "debian:12",
+      readiness: "warm",
+      fix: null,
+    });
+    expect(doctor.json.cache.warm_snapshot_bytes).toBeGreaterThan(0);
+  });
+
+  it("restores each workspace with its own identity, clock and entropy, on its own disk", async () => {
+    await runCli(["prepare", "debian:12"]);
+    const [a, b] = await Promise.all([create(), create()]);
+    expect(a.boot_kind).toBe("warm");
+    expect(b.boot_kind).toBe("warm");
+    const probe =
+      "hostname; date -u +%s; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo";
+    const [outA, outB] = await Promise.all([exec(a.id, probe), exec(b.id, probe)]);
+    const [hostA, clockA, randomA] = outA.trim().split("\n");
+    const [hostB, , randomB] = outB.trim().split("\n");
+    expect(hostA).toBe(a.id.replace("_", "-"));
+    expect(hostB).toBe(b.id.replace("_", "-"));
+    expect(Math.abs(Number(clockA) - Date.now() / 1000)).toBeLessThan(120);
+    expect(randomA).not.toBe(randomB);
+    await exec(a.id, "echo mine > only-a.txt");
+    expect(await exec(b.id, "test -e only-a.txt && echo shared || echo separate")).toBe(
+      "separate\n",
+    );
+  });
+
+  it("never fails a create on a damaged or mismatched snapshot: stale, then a cold boot", async () => {
+    const { home, env } = homeWithEnvironment();
+    const prepared = await runCliJson<PrepareResult>(["prepare"], env);
+    expect(prepared.json.status).toBe("prepared");
+    const warmDir = path.join(resolvePaths(env).cache, "warm", "debian_12-1c-1024m");
+
+    // Truncated memory file.
+    const memory = path.join(warmDir, "memory.bin");
+    fs.truncateSync(memory, Math.floor(fs.statSync(memory).size / 2));
+    const doctor = await runCliJson<DoctorReport>(
+      ["doctor", "--skip-boot", "--environment", "debian:12"],
+      env,
+    );
+    expect(doctor.json.daily_loop).toMatchObject({
+      readiness: "stale",
+      fix: "run `pyro prepare debian:12`",
+    });
+    expect(doctor.json.daily_loop?.reason).toContain("memory snapshot is missing or damaged");
+    const cold = await create(env);
+    expect(cold.state).toBe("started");
+    expect(cold.boot_kind).toBe("cold");
+    expect(cold.boot_note).toContain("damaged");
+    expect(await exec(cold.id, "echo works", env)).toBe("works\n");
+
+    // A snapshot made by another QEMU version is not used.
+    expect((await runCliJson<PrepareResult>(["prepare", "--force"], env)).json.status).toBe(
+      "prepared",
+    );
+    const manifestFile = path.join(warmDir, "manifest.json");
+    const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8")) as {
+      key: { qemu_version: string };
+    };
+    manifest.key.qemu_version = "6.0.0";
+    fs.writeFileSync(manifestFile, JSON.stringify(manifest));
+    const stale = await runCliJson<DoctorReport>(
+      ["doctor", "--skip-boot", "--environment", "debian:12"],
+      env,
+    );
+    expect(stale.json.daily_loop).toMatchObject({ readiness: "stale", changed: ["qemu_version"] });
+    expect(stale.json.daily_loop?.reason).toContain("QEMU version");
+    const other = await create(env);
+    expect(other.boot_kind).toBe("cold");
+
+    // Prune reclaims the stale snapshot.
+    const pruned = await runCliJson<{ freed_warm_bytes: number }>(["env", "prune"], env);
+    expect(pruned.json.freed_warm_bytes).toBeGreaterThan(0);
+    expect(fs.existsSync(warmDir)).toBe(false);
+    expect(home).toBeTruthy();
+  });
+
+  it("a prepare killed midway leaves no snapshot that looks valid", async () => {
+    const { env } = homeWithEnvironment();
+    const warmRoot = path.join(resolvePaths(env).cache, "warm");
+    const child = spawnCli(["prepare"], env);
+    await waitFor(
+      () =>
+        fs.existsSync(warmRoot) && fs.readdirSync(warmRoot).some((d) => d.startsWith(".staging")),
+      120_000,
+      "the save to start",
+    );
+    child.kill("SIGKILL");
+    await new Promise((r) => child.on("close", r));
+    const doctor = await runCliJson<DoctorReport>(
+      ["doctor", "--skip-boot", "--environment", "debian:12"],
+      env,
+    );
+    expect(doctor.json.daily_loop?.readiness).toBe("cold");
+    const ws = await create(env);
+    expect(ws.boot_kind).toBe("cold");
+  });
+});
