@@ -27,6 +27,8 @@ export const ErrorCodes = {
   GuestError: "guest_error",
   /** No workspace has this id or name. */
   WorkspaceNotFound: "workspace_not_found",
+  /** No snapshot of that name in the workspace. */
+  SnapshotNotFound: "snapshot_not_found",
   /** The workspace is not in a state that allows the operation (e.g. exec on a stopped one). */
   WorkspaceState: "workspace_state",
   /** A name is taken, or a path already exists. */

@@ -86,6 +86,88 @@ describe("warm snapshots", () => {
     );
   });
 
+  it("reset brings back a fresh machine with /workspace at the baseline or a named snapshot", async () => {
+    await runCli(["prepare", "debian:12"]);
+    const seed = fs.mkdtempSync(path.join(tempHome("pyro-reset-seed-"), "s"));
+    fs.writeFileSync(path.join(seed, "app.txt"), "original\n");
+    const created = await runCliJson<Workspace>([
+      "workspace",
+      "create",
+      "--seed-path",
+      seed,
+      "--name",
+      "resettable",
+      "--label",
+      "k=v",
+    ]);
+    const ws = created.json;
+    cleanups.push(() => runCli(["workspace", "delete", ws.id]));
+    await exec(ws.id, "echo changed > app.txt && touch /tmp/scratch /root/outside");
+    const snap = await runCliJson<{ name: string }>([
+      "workspace",
+      "snapshot",
+      "create",
+      ws.id,
+      "mid",
+    ]);
+    expect(snap.json.name).toBe("mid");
+    await exec(ws.id, "echo later > later.txt");
+
+    const reset = await runCliJson<Workspace & { restored_from: string }>([
+      "workspace",
+      "reset",
+      "resettable",
+    ]);
+    expect(reset.json).toMatchObject({
+      id: ws.id,
+      name: "resettable",
+      labels: { k: "v" },
+      state: "started",
+      restored_from: "baseline",
+      reset_count: 1,
+      boot_kind: "warm",
+    });
+    expect(
+      await exec(ws.id, "cat app.txt; ls; ls /tmp/scratch /root/outside 2>/dev/null | wc -l"),
+    ).toBe("original\napp.txt\n0\n");
+    const diff = await runCliJson<{ changed: boolean }>(["workspace", "diff", ws.id]);
+    expect(diff.json.changed).toBe(false);
+    const logs = await runCliJson<{ entries: { sequence: number }[] }>([
+      "workspace",
+      "logs",
+      ws.id,
+    ]);
+    expect(logs.json.entries.map((e) => e.sequence)).toEqual([1]); // only the cat above: the journal started over
+
+    const toMid = await runCliJson<Workspace & { restored_from: string }>([
+      "workspace",
+      "reset",
+      ws.id,
+      "--snapshot",
+      "mid",
+    ]);
+    expect(toMid.json.restored_from).toBe("mid");
+    expect(await exec(ws.id, "cat app.txt; ls")).toBe("changed\napp.txt\n");
+
+    const list = await runCliJson<{ snapshots: { name: string; deletable: boolean }[] }>([
+      "workspace",
+      "snapshot",
+      "list",
+      ws.id,
+    ]);
+    expect(list.json.snapshots.map((s) => [s.name, s.deletable])).toEqual([
+      ["baseline", false],
+      ["mid", true],
+    ]);
+    const refuse = await runCli(["workspace", "snapshot", "delete", ws.id, "baseline"]);
+    expect(refuse.code).toBe(1);
+    expect((await runCli(["workspace", "snapshot", "delete", ws.id, "mid"])).code).toBe(0);
+    const missing = await runCli(["workspace", "reset", ws.id, "--snapshot", "mid"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no snapshot "mid"');
+    expect(missing.stderr).toContain("snapshots: baseline");
+  });
+
   it("never fails a create on a damaged or mismatched snapshot: stale, then a cold boot", async () => {
     const { home, env } = homeWithEnvironment();
     const prepared = await runCliJson<PrepareResult>(["prepare"], env);

@@ -198,6 +198,64 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
       );
   }
 
+  ws.command("reset")
+    .argument("<workspace>", "id or name")
+    .description(
+      "a fresh machine with /workspace equal to the baseline (or --snapshot); the journal starts over",
+    )
+    .option("--snapshot <name>", "restore this named snapshot instead of the baseline")
+    .option("--json", "print as JSON")
+    .action((id: string, opts: JsonOpt & { snapshot?: string }) =>
+      act(!!opts.json, async () => {
+        const result = await sdk(!!opts.json).workspaces.reset(id, { snapshot: opts.snapshot });
+        if (opts.json) return printJson(result);
+        process.stderr.write(
+          `${result.name ?? result.id}: reset to ${result.restored_from} (${result.boot_kind} boot, ${result.boot_ms} ms)\n`,
+        );
+      }),
+    );
+
+  const snapshot = ws
+    .command("snapshot")
+    .description("named copies of /workspace (baseline always exists)");
+  snapshot
+    .command("create")
+    .argument("<workspace>", "id or name")
+    .argument("<name>", "snapshot name")
+    .option("--json", "print as JSON")
+    .action((id: string, name: string, opts: JsonOpt) =>
+      act(!!opts.json, async () => {
+        const created = await sdk(!!opts.json).workspaces.createSnapshot(id, name);
+        if (opts.json) return printJson(created);
+        process.stderr.write(`snapshot ${created.name} saved\n`);
+      }),
+    );
+  snapshot
+    .command("list")
+    .argument("<workspace>", "id or name")
+    .option("--json", "print as JSON")
+    .action((id: string, opts: JsonOpt) =>
+      act(!!opts.json, async () => {
+        const list = sdk(!!opts.json).workspaces.listSnapshots(id);
+        if (opts.json) return printJson(list);
+        const rows = [["NAME", "CREATED", "BYTES"]];
+        for (const s of list.snapshots) rows.push([s.name, s.created_at, String(s.bytes)]);
+        process.stdout.write(`${table(rows)}\n`);
+      }),
+    );
+  snapshot
+    .command("delete")
+    .argument("<workspace>", "id or name")
+    .argument("<name>", "snapshot name")
+    .option("--json", "print as JSON")
+    .action((id: string, name: string, opts: JsonOpt) =>
+      act(!!opts.json, async () => {
+        const deleted = sdk(!!opts.json).workspaces.deleteSnapshot(id, name);
+        if (opts.json) return printJson(deleted);
+        process.stderr.write(`snapshot ${deleted.name} deleted\n`);
+      }),
+    );
+
   ws.command("delete")
     .argument("<workspace>", "id or name")
     .description("delete the workspace and every host-side file it has")

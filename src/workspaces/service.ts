@@ -40,6 +40,16 @@ import {
 } from "./store.js";
 
 export const WORKSPACE_ROOT = "/workspace";
+/** The snapshot every workspace has: /workspace as create left it. */
+export const BASELINE = "baseline";
+
+export interface WorkspaceSnapshot {
+  name: string;
+  created_at: string;
+  bytes: number;
+  /** false for the baseline. */
+  deletable: boolean;
+}
 export const DEFAULT_READ_BYTES = 65536;
 const PATCH_READ_LIMIT = 16 * 1024 * 1024;
 
@@ -67,6 +77,7 @@ export interface Workspace {
   boot_kind: "warm" | "cold" | null;
   /** Why a create booted cold, when a warm snapshot was not usable. */
   boot_note: string | null;
+  reset_count: number;
 }
 
 export interface CreateWorkspaceOptions {
@@ -123,6 +134,7 @@ export function toWorkspace(record: WorkspaceRecord, commandCount: number): Work
     accel: record.accel,
     boot_kind: record.boot_kind ?? null,
     boot_note: record.boot_note ?? null,
+    reset_count: record.reset_count ?? 0,
   };
 }
 
@@ -316,6 +328,22 @@ export class WorkspaceService {
   async start(idOrName: string): Promise<Workspace> {
     const record = this.store.resolve(idOrName);
     if (record.state === "started") return this.payload(record);
+    await this.bringUp(record);
+    const current = this.store.readRaw(record.id);
+    if (current && !current.baseline_ready) {
+      // The create that made this workspace was interrupted before its baseline: take it now.
+      await this.withAgent(record.id, (agent) => this.captureBaseline(record.id, agent));
+    }
+    const started = await this.store.update(record.id, (r) => {
+      r.busy_pid = null;
+      r.baseline_ready = true;
+      r.last_activity_at = new Date().toISOString();
+    });
+    return this.payload(started);
+  }
+
+  /** Start a workspace's supervisor (and so its VM) under the running limit. */
+  private async bringUp(record: WorkspaceRecord): Promise<void> {
     requireQemu();
     this.killProcesses(record);
     await this.cache.ensure(record.environment, this.progress);
@@ -328,17 +356,152 @@ export class WorkspaceService {
     });
     this.progress(`starting workspace ${record.name ?? record.id}`);
     await startSupervisor(this.paths, record.id, this.store.file(record.id, "supervisor.log"));
-    const current = this.store.readRaw(record.id);
-    if (current && !current.baseline_ready) {
-      // The create that made this workspace was interrupted before its baseline: take it now.
-      await this.withAgent(record.id, (agent) => this.captureBaseline(record.id, agent));
-    }
-    const started = await this.store.update(record.id, (r) => {
-      r.busy_pid = null;
-      r.baseline_ready = true;
-      r.last_activity_at = new Date().toISOString();
+  }
+
+  /**
+   * The normal retry step: a fresh machine (processes, /tmp, everything outside
+   * /workspace as the environment ships it; restored from the warm snapshot
+   * when there is one), /workspace equal to the baseline or a named snapshot,
+   * and a new journal. Id, name and labels stay.
+   */
+  async reset(
+    idOrName: string,
+    options: { snapshot?: string } = {},
+  ): Promise<Workspace & { restored_from: string }> {
+    const record = this.store.resolve(idOrName);
+    const snapshot = options.snapshot ?? BASELINE;
+    const source = this.snapshotFile(record, snapshot);
+    this.killProcesses(record);
+    fs.rmSync(this.store.file(record.id, "disk.qcow2"), { force: true });
+    fs.rmSync(this.store.file(record.id, "journal.jsonl"), { force: true });
+    await this.store.update(record.id, (r) => {
+      r.exec_sequence = 0;
+      r.supervisor_pid = null;
+      r.qemu_pid = null;
+      r.state = "stopped";
     });
-    return this.payload(started);
+    await this.bringUp(record);
+    this.progress(`restoring ${WORKSPACE_ROOT} from ${snapshot}`);
+    await this.withAgent(record.id, (agent) =>
+      agent.tarIn(WORKSPACE_ROOT, fs.createReadStream(source), WORKSPACE_ROOT),
+    );
+    const reset = await this.store.update(record.id, (r) => {
+      r.busy_pid = null;
+      r.last_activity_at = new Date().toISOString();
+      r.reset_count = (r.reset_count ?? 0) + 1;
+    });
+    return { ...this.payload(reset), restored_from: snapshot };
+  }
+
+  // ---- named snapshots of /workspace --------------------------------------
+
+  private snapshotFile(record: WorkspaceRecord, name: string): string {
+    const file =
+      name === BASELINE
+        ? this.store.file(record.id, "baseline.tar")
+        : path.join(this.store.dir(record.id), "snapshots", `${name}.tar`);
+    if (!fs.existsSync(file)) {
+      const known = this.snapshotList(record).map((s) => s.name);
+      throw new PyroError(
+        ErrorCodes.SnapshotNotFound,
+        `workspace ${record.name ?? record.id} has no snapshot "${name}"`,
+        {
+          hint: `snapshots: ${known.join(", ")}`,
+        },
+      );
+    }
+    return file;
+  }
+
+  private snapshotList(record: WorkspaceRecord): WorkspaceSnapshot[] {
+    const list: WorkspaceSnapshot[] = [];
+    const baseline = this.store.file(record.id, "baseline.tar");
+    if (fs.existsSync(baseline)) {
+      list.push({
+        name: BASELINE,
+        created_at: record.created_at,
+        bytes: fs.statSync(baseline).size,
+        deletable: false,
+      });
+    }
+    const dir = path.join(this.store.dir(record.id), "snapshots");
+    if (fs.existsSync(dir)) {
+      for (const file of fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith(".tar"))
+        .sort()) {
+        const stat = fs.statSync(path.join(dir, file));
+        list.push({
+          name: file.slice(0, -4),
+          created_at: stat.mtime.toISOString(),
+          bytes: stat.size,
+          deletable: true,
+        });
+      }
+    }
+    return list;
+  }
+
+  listSnapshots(idOrName: string): { workspace_id: string; snapshots: WorkspaceSnapshot[] } {
+    const record = this.store.resolve(idOrName);
+    return { workspace_id: record.id, snapshots: this.snapshotList(record) };
+  }
+
+  /** Save /workspace as it is now under `name`. */
+  async createSnapshot(
+    idOrName: string,
+    name: string,
+  ): Promise<{ workspace_id: string } & WorkspaceSnapshot> {
+    const record = this.store.resolve(idOrName);
+    if (name === BASELINE)
+      throw new PyroError(
+        ErrorCodes.Conflict,
+        "baseline is taken at create and cannot be replaced",
+      );
+    validateName(name);
+    const dir = ensurePrivateDir(path.join(this.store.dir(record.id), "snapshots"));
+    const file = path.join(dir, `${name}.tar`);
+    if (fs.existsSync(file)) {
+      throw new PyroError(ErrorCodes.Conflict, `snapshot "${name}" already exists`, {
+        hint: `delete it first (\`pyro workspace snapshot delete ${record.name ?? record.id} ${name}\`) or choose another name`,
+      });
+    }
+    const tmp = `${file}.tmp-${process.pid}`;
+    const out = fs.createWriteStream(tmp, { mode: 0o600 });
+    try {
+      await this.withAgent(record.id, (agent) =>
+        agent.tarOut(WORKSPACE_ROOT, (bytes) => out.write(bytes), WORKSPACE_ROOT),
+      );
+      await new Promise<void>((resolve, reject) =>
+        out.end((error?: Error | null) => (error ? reject(error) : resolve())),
+      );
+      fs.renameSync(tmp, file);
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+    await this.touch(record.id);
+    const stat = fs.statSync(file);
+    return {
+      workspace_id: record.id,
+      name,
+      created_at: stat.mtime.toISOString(),
+      bytes: stat.size,
+      deletable: true,
+    };
+  }
+
+  deleteSnapshot(
+    idOrName: string,
+    name: string,
+  ): { workspace_id: string; name: string; deleted: true } {
+    const record = this.store.resolve(idOrName);
+    if (name === BASELINE) {
+      throw new PyroError(ErrorCodes.Conflict, "the baseline snapshot cannot be deleted", {
+        hint: "it is what diff and reset compare against",
+      });
+    }
+    fs.rmSync(this.snapshotFile(record, name));
+    return { workspace_id: record.id, name, deleted: true };
   }
 
   async delete(

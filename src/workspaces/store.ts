@@ -60,8 +60,9 @@ export interface WorkspaceRecord {
   rootfs_blob: string;
   /** False until create has seeded /workspace and captured the baseline. */
   baseline_ready: boolean;
-  /** Last sequence number handed to an exec. */
+  /** Last sequence number handed to an exec (since the last reset). */
   exec_sequence?: number;
+  reset_count?: number;
 }
 
 const ID_PATTERN = /^ws_[0-9a-f]{12}$/;
