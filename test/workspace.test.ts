@@ -248,6 +248,11 @@ describe("workspaces through the CLI", () => {
     expect(check.stdout.toString()).toBe("clean\n");
     const list = await runCli(["workspace", "file", "list", ws.id, "etc-link"]);
     expect(list.code).toBe(1);
+    // A FIFO is refused, not read (opening it would block forever).
+    await runCli(["workspace", "exec", ws.id, "--", "mkfifo pipe"]);
+    const fifo = await runCli(["workspace", "file", "read", ws.id, "pipe"]);
+    expect(fifo.code).toBe(1);
+    expect(fifo.stderr).toContain("is not a regular file");
   });
 
   it("exports without ever writing outside the target, whatever the guest holds", async () => {

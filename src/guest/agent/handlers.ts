@@ -287,6 +287,15 @@ async function readFile(
   const filePath = str(args.path, "path");
   checkScope(filePath, args.scope, true);
   const maxBytes = optNumber(args.max_bytes, "max_bytes") ?? Number.MAX_SAFE_INTEGER;
+  // Refuse FIFOs and devices before opening: opening a FIFO would block forever.
+  let before: fs.Stats;
+  try {
+    before = await fs.promises.stat(filePath);
+  } catch {
+    throw new OpError("not_found", `${filePath} does not exist`);
+  }
+  if (before.isDirectory()) throw new OpError("not_a_file", `${filePath} is a directory`);
+  if (!before.isFile()) throw new OpError("not_a_file", `${filePath} is not a regular file`);
   const handle = await openOrExplain(filePath, "r");
   try {
     const stat = await handle.stat();
