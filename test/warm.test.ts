@@ -14,8 +14,9 @@ import type { Workspace, WorkspaceExecResult } from "../src/workspaces/service.j
 import { copyEnvironmentInto, runCli, runCliJson, spawnCli, tempHome, waitFor } from "./helpers.js";
 
 const cleanups: (() => Promise<unknown>)[] = [];
+// Last registered first: workspaces go before the temporary home they live in.
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 async function create(env: NodeJS.ProcessEnv = {}): Promise<Workspace> {

@@ -4,6 +4,7 @@
  * Bundled into one file with no dependencies besides Node itself.
  */
 import fs from "node:fs";
+import { Readable } from "node:stream";
 import { AgentServer } from "./server.js";
 
 const PORT_NAME = "org.pyro.agent";
@@ -23,10 +24,36 @@ function findPort(): string {
   throw new Error(`no virtio-serial port named ${PORT_NAME}`);
 }
 
+/**
+ * Reads the port without ever ending: while no host is connected (between
+ * two host processes, or right after a snapshot is restored) a read returns
+ * 0 bytes at once, which a file stream would take for end of file. We wait
+ * a moment and read again instead.
+ */
+class PortReader extends Readable {
+  private readonly buffer = Buffer.allocUnsafe(64 * 1024);
+
+  constructor(private readonly fd: number) {
+    super();
+  }
+
+  override _read(): void {
+    fs.read(this.fd, this.buffer, 0, this.buffer.length, null, (error, bytesRead) => {
+      if (error) {
+        this.destroy(error);
+      } else if (bytesRead === 0) {
+        setTimeout(() => this._read(), 20);
+      } else {
+        this.push(Buffer.from(this.buffer.subarray(0, bytesRead)));
+      }
+    });
+  }
+}
+
 function main(): void {
   // virtio-serial ports accept a single open, so one fd serves both directions.
   const fd = fs.openSync(findPort(), "r+");
-  const input = fs.createReadStream("", { fd, autoClose: false, highWaterMark: 64 * 1024 });
+  const input = new PortReader(fd);
   const output = fs.createWriteStream("", { fd, autoClose: false });
   const server = new AgentServer(input, output);
   server.on("fatal", (error: Error) => {

@@ -1,0 +1,407 @@
+/**
+ * The daily loop: what a cold create costs, what `pyro prepare` buys, what a
+ * reset costs, and what an idle workspace holds in memory. Reports medians;
+ * asserts no timing thresholds.
+ *
+ *   node --import tsx bench/daily-loop.ts
+ *
+ * Environment:
+ *   BENCH_RUNS  samples per measurement (default 5)
+ *   BENCH_ENV   environment of the workspaces (default debian:12)
+ *   PYRO_HOME   respected through the SDK (new Pyro())
+ *
+ * Everything goes through the SDK. First `pyro.prepare({ environment })` (not
+ * timed; its status is reported) so the environment is built and the warm
+ * snapshot is valid, then one uncounted warm create → exec → delete so the
+ * process's own caches settle. Then:
+ *   1. cold: with the warm snapshot directory (<cache>/warm/<slug>-1c-1024m)
+ *      renamed aside, create → first `exec(id, "true")` result; every sample
+ *      must report boot_kind "cold". The directory is renamed back afterwards,
+ *      on error, and on SIGINT/SIGTERM; a run that was killed outright leaves
+ *      it as `<dir>.bench-hidden-<pid>`, which the next run puts back;
+ *   2. warm: the same with the snapshot in place; boot_kind must be "warm";
+ *   3. reset: on one warm workspace, `reset(id)` and reset → first exec result;
+ *   4. idle memory: every workspace of (1) and (2), after ~5 s idle following
+ *      its first exec, has the VmRSS of its QEMU and of its supervisor read
+ *      from /proc (pids from <data>/workspaces/<id>/workspace.json).
+ * A create or reset that comes up the other way (a warm restore falling back
+ * to a cold boot) is not counted: it is logged, listed under unexpected_boots,
+ * and tried again, up to BENCH_RUNS extra attempts per measurement.
+ * Ratios are of medians: warm/cold create → first exec, and reset/warm create
+ * (both reset → first exec over create → first exec, and the bare calls).
+ *
+ * Every workspace this creates carries the label pyro-bench=<pid> and is
+ * deleted at the end even on error; SIGINT or SIGTERM deletes them before
+ * exiting.
+ *
+ * Human table on stderr, JSON on stdout and in bench/results/daily-loop-latest.json.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { environmentSlug } from "../src/environments/catalog.js";
+import { Pyro } from "../src/sdk/pyro.js";
+import { processAlive } from "../src/util/procs.js";
+import { DEFAULT_MEM_MIB, DEFAULT_VCPUS } from "../src/workspaces/launch.js";
+import type { WorkspaceRecord } from "../src/workspaces/store.js";
+import {
+  elapsedMs,
+  hostInfo,
+  isBuilt,
+  log,
+  parseRuns,
+  resultsPath,
+  runMain,
+  stats,
+  table,
+  timed,
+  writeResults,
+  type Stats,
+} from "./lib.js";
+
+const resultsFile = resultsPath("daily-loop");
+const BENCH_LABEL = "pyro-bench";
+const IDLE_MS = 5000;
+const HIDDEN_INFIX = ".bench-hidden-";
+
+type BootKind = "warm" | "cold";
+
+interface CreateSample {
+  create: number;
+  createToFirstExec: number;
+  bootMs: number | null;
+  qemuRssMib: number;
+  supervisorRssMib: number;
+}
+
+/** A create or reset that came up the other way (e.g. a warm restore that fell back to cold). */
+interface UnexpectedBoot {
+  sample: string;
+  expected: BootKind;
+  got: BootKind | null;
+  note: string | null;
+  /** create (or reset) → first exec result of that attempt. */
+  to_first_exec_ms: number;
+}
+
+interface ResetSample {
+  reset: number;
+  resetToFirstExec: number;
+  bootMs: number | null;
+}
+
+/** VmRSS of `pid` in MiB; refuses a pid whose command line does not mention `expect`. */
+function rssMib(pid: number | null, expect: string): number {
+  if (pid === null) throw new Error(`no pid recorded for the ${expect} process`);
+  const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  if (!cmdline.includes(expect)) throw new Error(`pid ${pid} is not a ${expect} process`);
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status)?.[1];
+  if (kb === undefined) throw new Error(`/proc/${pid}/status has no VmRSS`);
+  return Number(kb) / 1024;
+}
+
+/** Median a / median b, to three decimals. */
+function ratio(a: Stats, b: Stats): number {
+  return Math.round((a.median / b.median) * 1000) / 1000;
+}
+
+async function main(): Promise<void> {
+  const runs = parseRuns(process.env.BENCH_RUNS, 5);
+  const environment = process.env.BENCH_ENV || "debian:12";
+  if (!isBuilt()) throw new Error("dist/ is missing: run `npm run build` first");
+  const pyro = new Pyro();
+  const ws = pyro.workspaces;
+  const labels = { [BENCH_LABEL]: String(process.pid) };
+  const warmRoot = path.join(pyro.paths.cache, "warm");
+  const warmDir = path.join(
+    warmRoot,
+    `${environmentSlug(environment)}-${DEFAULT_VCPUS}c-${DEFAULT_MEM_MIB}m`,
+  );
+  const hiddenDir = `${warmDir}${HIDDEN_INFIX}${process.pid}`;
+  log(`environment ${environment}, ${runs} run(s) each, state in ${pyro.paths.data}`);
+
+  // A run that was killed outright (SIGKILL) left the snapshot renamed aside: put it back.
+  if (fs.existsSync(warmRoot)) {
+    const prefix = `${path.basename(warmDir)}${HIDDEN_INFIX}`;
+    for (const entry of fs.readdirSync(warmRoot)) {
+      if (!entry.startsWith(prefix) || processAlive(Number(entry.slice(prefix.length)))) continue;
+      const leftover = path.join(warmRoot, entry);
+      if (fs.existsSync(warmDir)) {
+        log(`${leftover} is left from an earlier run; ${warmDir} exists, so it stays as it is`);
+      } else {
+        fs.renameSync(leftover, warmDir);
+        log(`put back ${warmDir}, left aside by an earlier run`);
+      }
+    }
+  }
+
+  // The warm snapshot is renamed aside only while the cold samples run.
+  let hidden = false;
+  const restoreWarm = (): void => {
+    if (!hidden) return;
+    hidden = false;
+    if (fs.existsSync(warmDir)) {
+      log(`${warmDir} exists again; the original is left at ${hiddenDir}`);
+      return;
+    }
+    fs.renameSync(hiddenDir, warmDir);
+    log(`warm snapshot back at ${warmDir}`);
+  };
+  process.on("exit", restoreWarm);
+
+  // Put the snapshot back and delete whatever this process created if it is interrupted.
+  let cleaningUp = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (cleaningUp) return;
+    cleaningUp = true;
+    try {
+      restoreWarm();
+    } catch (error) {
+      log(`could not put back ${warmDir}: ${String(error)}`);
+    }
+    log(`${signal}: deleting this run's workspaces`);
+    const mine = ws.store.all().filter((r) => r.labels[BENCH_LABEL] === labels[BENCH_LABEL]);
+    void Promise.allSettled(mine.map((r) => ws.delete(r.id))).finally(() =>
+      process.exit(signal === "SIGINT" ? 130 : 143),
+    );
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  const execTrue = async (id: string): Promise<void> => {
+    const result = await ws.exec(id, "true");
+    if (result.exit_code !== 0) throw new Error(`\`true\` exited ${result.exit_code} in the guest`);
+  };
+
+  /** True when `workspace` came up as `kind`; otherwise logs and records it. */
+  const unexpected: UnexpectedBoot[] = [];
+  const bootIs = (
+    sample: string,
+    workspace: { boot_kind: BootKind | null; boot_note: string | null },
+    kind: BootKind,
+    toFirstExec: number,
+  ): boolean => {
+    if (workspace.boot_kind === kind) return true;
+    unexpected.push({
+      sample,
+      expected: kind,
+      got: workspace.boot_kind,
+      note: workspace.boot_note,
+      to_first_exec_ms: Math.round(toFirstExec),
+    });
+    log(
+      `${sample}: expected a ${kind} boot, got ${workspace.boot_kind ?? "none"}${workspace.boot_note ? ` (${workspace.boot_note})` : ""} after ${toFirstExec.toFixed(0)} ms; not counted, trying again`,
+    );
+    return false;
+  };
+
+  /** `runs` samples of `attempt` (null: not counted), allowing `runs` extra attempts. */
+  const gather = async <T>(
+    phase: string,
+    attempt: (label: string) => Promise<T | null>,
+  ): Promise<T[]> => {
+    const samples: T[] = [];
+    for (let tries = 0; samples.length < runs; tries++) {
+      if (tries >= 2 * runs) {
+        throw new Error(
+          `${phase}: only ${samples.length} of ${runs} samples came up as expected in ${tries} attempts`,
+        );
+      }
+      const sample = await attempt(`${phase} ${samples.length + 1}/${runs}`);
+      if (sample !== null) samples.push(sample);
+    }
+    return samples;
+  };
+
+  /** The supervisor's and QEMU's pids as the workspace's record on disk has them. */
+  const readPids = (id: string): Pick<WorkspaceRecord, "qemu_pid" | "supervisor_pid"> =>
+    JSON.parse(
+      fs.readFileSync(path.join(pyro.paths.data, "workspaces", id, "workspace.json"), "utf8"),
+    ) as WorkspaceRecord;
+
+  /** create → first exec result, then ~5 s idle and the RSS of its processes; deletes it. */
+  const createSample = async (kind: BootKind, label: string): Promise<CreateSample | null> => {
+    const start = process.hrtime.bigint();
+    const [workspace, create] = await timed(() => ws.create({ environment, labels }));
+    try {
+      await execTrue(workspace.id);
+      const createToFirstExec = elapsedMs(start);
+      if (!bootIs(label, workspace, kind, createToFirstExec)) return null;
+      await sleep(IDLE_MS);
+      const pids = readPids(workspace.id);
+      const sample: CreateSample = {
+        create,
+        createToFirstExec,
+        bootMs: workspace.boot_ms,
+        qemuRssMib: rssMib(pids.qemu_pid, "qemu-system"),
+        supervisorRssMib: rssMib(pids.supervisor_pid, "supervisor.js"),
+      };
+      log(
+        `${label}: create ${create.toFixed(0)} ms (boot ${workspace.boot_ms} ms, ${workspace.boot_kind}), first exec result at ${createToFirstExec.toFixed(0)} ms; idle RSS qemu ${sample.qemuRssMib.toFixed(1)} MiB, supervisor ${sample.supervisorRssMib.toFixed(1)} MiB`,
+      );
+      return sample;
+    } finally {
+      await ws.delete(workspace.id);
+    }
+  };
+
+  // ---- prepare (not timed) and one uncounted warm cycle -------------------
+  log(`pyro.prepare({ environment: "${environment}" })`);
+  const prepared = await pyro.prepare({ environment });
+  log(
+    `prepare: ${prepared.status}${prepared.reason ? ` (${prepared.reason})` : ""} in ${prepared.duration_ms} ms`,
+  );
+  const accel = prepared.accel;
+  log("warm-up: one uncounted warm create → exec → delete");
+  {
+    const workspace = await ws.create({ environment, labels });
+    try {
+      await execTrue(workspace.id);
+    } finally {
+      await ws.delete(workspace.id);
+    }
+  }
+
+  // ---- 1. cold: the warm snapshot renamed aside ----------------------------
+  let cold: CreateSample[] = [];
+  if (fs.existsSync(warmDir)) {
+    fs.renameSync(warmDir, hiddenDir);
+    hidden = true;
+    log(`warm snapshot renamed aside to ${hiddenDir}`);
+  } else {
+    log(`${warmDir} does not exist; creates are cold without hiding anything`);
+  }
+  try {
+    cold = await gather("cold", (label) => createSample("cold", label));
+  } finally {
+    restoreWarm();
+  }
+
+  // ---- 2. warm ----------------------------------------------------------
+  const warm = await gather("warm", (label) => createSample("warm", label));
+
+  // ---- 3. reset, on one warm workspace ------------------------------------
+  let resets: ResetSample[] = [];
+  {
+    // A workspace that itself came up warm (a cold one is deleted and replaced).
+    let workspace: Awaited<ReturnType<typeof ws.create>> | undefined;
+    for (let tries = 1; workspace === undefined; tries++) {
+      const start = process.hrtime.bigint();
+      const created = await ws.create({ environment, labels });
+      try {
+        await execTrue(created.id);
+      } catch (error) {
+        await ws.delete(created.id);
+        throw error;
+      }
+      if (bootIs(`reset workspace ${tries}`, created, "warm", elapsedMs(start))) {
+        workspace = created;
+      } else {
+        await ws.delete(created.id);
+        if (tries > runs) throw new Error(`no warm workspace to reset in ${tries} attempts`);
+      }
+    }
+    const id = workspace.id;
+    try {
+      resets = await gather("reset", async (label) => {
+        const start = process.hrtime.bigint();
+        const [after, reset] = await timed(() => ws.reset(id));
+        await execTrue(id);
+        const resetToFirstExec = elapsedMs(start);
+        if (!bootIs(label, after, "warm", resetToFirstExec)) return null;
+        log(
+          `${label}: ${reset.toFixed(0)} ms (boot ${after.boot_ms} ms, ${after.boot_kind}), first exec result at ${resetToFirstExec.toFixed(0)} ms`,
+        );
+        return { reset, resetToFirstExec, bootMs: after.boot_ms };
+      });
+    } finally {
+      await ws.delete(id);
+    }
+  }
+
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
+  process.off("exit", restoreWarm);
+
+  const bootStats = (samples: { bootMs: number | null }[]): Stats =>
+    stats(samples.flatMap((s) => (s.bootMs === null ? [] : [s.bootMs])));
+  const coldToFirst = stats(cold.map((s) => s.createToFirstExec));
+  const warmToFirst = stats(warm.map((s) => s.createToFirstExec));
+  const warmCreate = stats(warm.map((s) => s.create));
+  const resetStats = stats(resets.map((s) => s.reset));
+  const resetToFirst = stats(resets.map((s) => s.resetToFirstExec));
+  const result = {
+    environment,
+    runs,
+    accel,
+    host: hostInfo(),
+    idle_ms: IDLE_MS,
+    warm_snapshot_dir: warmDir,
+    prepare: {
+      status: prepared.status,
+      reason: prepared.reason,
+      duration_ms: prepared.duration_ms,
+      snapshot_bytes: prepared.snapshot_bytes,
+    },
+    cold_create_ms: stats(cold.map((s) => s.create)),
+    cold_boot_ms: bootStats(cold),
+    cold_create_to_first_exec_ms: coldToFirst,
+    warm_create_ms: warmCreate,
+    warm_boot_ms: bootStats(warm),
+    warm_create_to_first_exec_ms: warmToFirst,
+    reset_ms: resetStats,
+    reset_boot_ms: bootStats(resets),
+    reset_to_first_exec_ms: resetToFirst,
+    /** VmRSS after ~5 s idle, warm workspaces of (2). */
+    idle_rss_qemu_mib: stats(warm.map((s) => s.qemuRssMib)),
+    idle_rss_supervisor_mib: stats(warm.map((s) => s.supervisorRssMib)),
+    /** The same for the cold workspaces of (1), for comparison. */
+    idle_rss_cold_qemu_mib: stats(cold.map((s) => s.qemuRssMib)),
+    idle_rss_cold_supervisor_mib: stats(cold.map((s) => s.supervisorRssMib)),
+    /** Ratios of medians. */
+    ratio_warm_to_cold_create_to_first_exec: ratio(warmToFirst, coldToFirst),
+    ratio_reset_to_warm_create_to_first_exec: ratio(resetToFirst, warmToFirst),
+    ratio_reset_to_warm_create: ratio(resetStats, warmCreate),
+    /** Attempts not counted because they came up the other way. */
+    unexpected_boots: unexpected,
+  };
+
+  const percent = (r: number): number => Math.round(r * 1000) / 10;
+  process.stderr.write(
+    `\npyro daily-loop benchmark: ${environment}, accel ${accel}, ${result.host.cpus} cpus, kernel ${result.host.kernel}, ${runs} runs, prepare ${prepared.status}\n\n` +
+      table([
+        ["cold create (ms)", result.cold_create_ms],
+        ["  of which boot to agent-ready (ms)", result.cold_boot_ms],
+        ["cold create → first exec result (ms)", result.cold_create_to_first_exec_ms],
+        ["warm create (ms)", result.warm_create_ms],
+        ["  of which restore to agent-ready (ms)", result.warm_boot_ms],
+        ["warm create → first exec result (ms)", result.warm_create_to_first_exec_ms],
+        ["reset (ms)", result.reset_ms],
+        ["  of which restore to agent-ready (ms)", result.reset_boot_ms],
+        ["reset → first exec result (ms)", result.reset_to_first_exec_ms],
+        ["idle RSS qemu, warm (MiB)", result.idle_rss_qemu_mib],
+        ["idle RSS supervisor, warm (MiB)", result.idle_rss_supervisor_mib],
+        ["idle RSS qemu, cold (MiB)", result.idle_rss_cold_qemu_mib],
+        ["idle RSS supervisor, cold (MiB)", result.idle_rss_cold_supervisor_mib],
+        [
+          "warm/cold, create → first exec (%)",
+          percent(result.ratio_warm_to_cold_create_to_first_exec),
+        ],
+        [
+          "reset/warm create, → first exec (%)",
+          percent(result.ratio_reset_to_warm_create_to_first_exec),
+        ],
+        ["reset/warm create, calls only (%)", percent(result.ratio_reset_to_warm_create)],
+      ]) +
+      "\n" +
+      (unexpected.length > 0
+        ? `\n${unexpected.length} attempt(s) not counted, they came up the other way:\n${unexpected.map((u) => `  ${u.sample}: expected ${u.expected}, got ${u.got ?? "none"} (${u.note ?? "no note"}), ${u.to_first_exec_ms} ms to first exec`).join("\n")}\n`
+        : "") +
+      "\n",
+  );
+
+  await writeResults(result, resultsFile);
+}
+
+runMain(main);
