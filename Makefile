@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PYRO := node dist/cli.js
 
-.PHONY: deps build check lint format typecheck test test-unit test-guest demo setup dist-check bench clean
+.PHONY: deps build check lint format typecheck test test-unit test-guest demo setup dist-check bench clean smoke-daily-loop
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -40,6 +40,12 @@ check: deps
 test: setup check
 	$(PYRO) env pull debian:12
 	npx vitest run --project guest
+	$(MAKE) smoke-daily-loop
+
+# The daily loop from a cold state on a real guest: prepare, repro, fix, reset, retry.
+smoke-daily-loop: build
+	$(PYRO) env pull debian:12
+	npx vitest run --project smoke smoke/daily-loop.smoke.ts
 
 # The main job, end to end: install what the host needs, build the environment, run a command in a guest.
 demo: setup
@@ -52,6 +58,7 @@ dist-check: build
 bench: setup
 	node --import tsx bench/boot.ts
 	node --import tsx bench/workspace.ts
+	node --import tsx bench/daily-loop.ts
 
 clean:
 	rm -rf dist coverage

@@ -1,7 +1,7 @@
 import { defineConfig } from "vitest/config";
 
-// Two projects: `unit` runs anywhere in seconds (the VM layer may be faked);
-// `guest` boots real microVMs and talks to the real agent.
+// `unit` runs anywhere in seconds (the VM layer may be faked); `guest` boots
+// real microVMs and talks to the real agent; `smoke` walks whole use cases.
 export default defineConfig({
   test: {
     projects: [
@@ -9,6 +9,15 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["src/**/*.test.ts"],
+        },
+      },
+      {
+        test: {
+          name: "smoke",
+          include: ["smoke/**/*.smoke.ts"],
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
+          fileParallelism: false,
         },
       },
       {

@@ -169,6 +169,44 @@ describe("warm snapshots", () => {
     expect(missing.stderr).toContain("snapshots: baseline");
   });
 
+  it("forks a running workspace with its disk and memory; both run on separately", async () => {
+    await runCli(["prepare", "debian:12"]);
+    const source = await create();
+    await exec(
+      source.id,
+      "echo on-disk > f.txt; echo in-memory > /tmp/mem.txt; (sleep 1000 &); true",
+    );
+    const forked = await runCliJson<Workspace & { forked_from: string }>([
+      "workspace",
+      "fork",
+      source.id,
+      "--name",
+      "forked",
+    ]);
+    expect(forked.code).toBe(0);
+    cleanups.push(() => runCli(["workspace", "delete", forked.json.id]));
+    expect(forked.json).toMatchObject({
+      name: "forked",
+      state: "started",
+      forked_from: source.id,
+      boot_kind: "warm",
+    });
+    // /tmp is a tmpfs and the sleep a process: only a memory copy carries them over.
+    expect(await exec(forked.json.id, "cat f.txt /tmp/mem.txt; pgrep -c -x sleep; hostname")).toBe(
+      `on-disk\nin-memory\n1\n${forked.json.id.replace("_", "-")}\n`,
+    );
+    await exec(source.id, "echo source-only > g.txt");
+    await exec(forked.json.id, "echo fork-only > h.txt");
+    expect(await exec(source.id, "ls")).toBe("f.txt\ng.txt\n");
+    expect(await exec(forked.json.id, "ls")).toBe("f.txt\nh.txt\n");
+    // A stopped workspace forks from its disk alone.
+    await runCli(["workspace", "stop", source.id]);
+    const fromDisk = await runCliJson<Workspace>(["workspace", "fork", source.id]);
+    cleanups.push(() => runCli(["workspace", "delete", fromDisk.json.id]));
+    expect(fromDisk.json.boot_kind).toBe("cold");
+    expect(await exec(fromDisk.json.id, "ls")).toBe("f.txt\ng.txt\n");
+  });
+
   it("never fails a create on a damaged or mismatched snapshot: stale, then a cold boot", async () => {
     const { home, env } = homeWithEnvironment();
     const prepared = await runCliJson<PrepareResult>(["prepare"], env);

@@ -198,6 +198,23 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
       );
   }
 
+  ws.command("fork")
+    .argument("<workspace>", "id or name")
+    .description(
+      "a new workspace starting from this one's current disk and, when it runs, its memory",
+    )
+    .option("--name <name>", "name of the new workspace")
+    .option("--json", "print as JSON")
+    .action((id: string, opts: JsonOpt & { name?: string }) =>
+      act(!!opts.json, async () => {
+        const forked = await sdk(!!opts.json).workspaces.fork(id, { name: opts.name });
+        if (opts.json) return printJson(forked);
+        process.stdout.write(
+          `${describe(forked)}\nforked from: ${forked.forked_from} (${forked.boot_kind === "warm" ? "memory and disk" : "disk"})\n`,
+        );
+      }),
+    );
+
   ws.command("reset")
     .argument("<workspace>", "id or name")
     .description(

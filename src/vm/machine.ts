@@ -314,6 +314,11 @@ export class MicroVm {
     await this.waitForMigration(qmp, timeoutMs);
   }
 
+  /** Let a VM paused by `snapshot()` run again. */
+  async resume(): Promise<void> {
+    await (await this.qmp()).execute("cont");
+  }
+
   private async waitForMigration(qmp: QmpClient, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (true) {

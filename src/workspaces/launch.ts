@@ -45,6 +45,8 @@ export interface LaunchRequest {
   warm?: boolean;
   /** The guest's hostname when restored. */
   hostname?: string;
+  /** Resume this memory snapshot on the existing `disk` (a fork); a cold boot of that disk if it fails. */
+  restoreFrom?: string;
 }
 
 export interface Launched {
@@ -119,7 +121,23 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
         progress: ctx.progress,
       });
     let reason: string | null = null;
-    if (request.warm && request.disk && !fs.existsSync(request.disk)) {
+    if (
+      request.restoreFrom &&
+      request.disk &&
+      fs.existsSync(request.disk) &&
+      fs.existsSync(request.restoreFrom)
+    ) {
+      try {
+        return {
+          vm: await boot(request.restoreFrom),
+          environment,
+          accel,
+          boot: { kind: "warm", reason: null },
+        };
+      } catch (error) {
+        reason = `the memory copy could not be restored (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`;
+      }
+    } else if (request.warm && request.disk && !fs.existsSync(request.disk)) {
       const warm = new WarmSnapshots(ctx.paths, ctx.cache);
       const state = await warm.state(
         await warm.currentKey(request.environment, request.vcpus, request.memMib, qemu, accel),

@@ -393,6 +393,71 @@ export class WorkspaceService {
     return { ...this.payload(reset), restored_from: snapshot };
   }
 
+  /**
+   * A new workspace that starts as a copy of another's current state: its
+   * disk, and when the source is running, its memory too (processes, /tmp).
+   * The source pauses for the copy and then runs on. Baseline and named
+   * snapshots are copied; the journal starts empty.
+   */
+  async fork(
+    idOrName: string,
+    options: { name?: string } = {},
+  ): Promise<Workspace & { forked_from: string }> {
+    const source = this.store.resolve(idOrName);
+    const name = options.name === undefined ? null : validateName(options.name);
+    if (source.state !== "started" && source.state !== "stopped") throw notStarted(source);
+    requireQemu();
+    const now = new Date().toISOString();
+    const record: WorkspaceRecord = {
+      ...source,
+      id: newWorkspaceId(),
+      name,
+      state: "stopped",
+      failure_reason: null,
+      created_at: now,
+      last_activity_at: now,
+      supervisor_pid: null,
+      qemu_pid: null,
+      busy_pid: null,
+      boot_ms: null,
+      exec_sequence: 0,
+      reset_count: 0,
+      restore_from: null,
+      forked_from: source.id,
+    };
+    await reserveSlot({ ...this.launch, maxRunning: Number.MAX_SAFE_INTEGER }, "a fork", () => {
+      if (name !== null) this.assertNameFree(name, record.id);
+      this.store.create(record);
+    });
+    const id = record.id;
+    try {
+      for (const file of ["baseline.tar"]) {
+        if (fs.existsSync(this.store.file(source.id, file)))
+          fs.copyFileSync(this.store.file(source.id, file), this.store.file(id, file));
+      }
+      const snapshots = path.join(this.store.dir(source.id), "snapshots");
+      if (fs.existsSync(snapshots))
+        fs.cpSync(snapshots, path.join(this.store.dir(id), "snapshots"), { recursive: true });
+      const disk = this.store.file(id, "disk.qcow2");
+      if (source.state === "started") {
+        this.progress(`copying ${source.name ?? source.id} (memory and disk)`);
+        const memory = this.store.file(id, "fork-memory.bin");
+        await this.withAgent(source.id, (agent) => agent.call("pyro.fork", { memory, disk }));
+        await this.store.update(id, (r) => {
+          r.restore_from = memory;
+        });
+      } else {
+        fs.copyFileSync(this.store.file(source.id, "disk.qcow2"), disk);
+      }
+      fs.chmodSync(disk, 0o600);
+      const started = await this.start(id);
+      return { ...started, forked_from: source.id };
+    } catch (error) {
+      await this.destroy(id);
+      throw error;
+    }
+  }
+
   // ---- named snapshots of /workspace --------------------------------------
 
   private snapshotFile(record: WorkspaceRecord, name: string): string {

@@ -63,6 +63,10 @@ export interface WorkspaceRecord {
   /** Last sequence number handed to an exec (since the last reset). */
   exec_sequence?: number;
   reset_count?: number;
+  /** A memory snapshot to resume from at the next start (a fork's copy of its parent); used once. */
+  restore_from?: string | null;
+  /** The workspace this one was forked from. */
+  forked_from?: string | null;
 }
 
 const ID_PATTERN = /^ws_[0-9a-f]{12}$/;

@@ -11,6 +11,7 @@
  */
 import fs from "node:fs";
 import net from "node:net";
+import path from "node:path";
 import { PassThrough } from "node:stream";
 import type { PyroPaths } from "../config/paths.js";
 import { EnvironmentCache } from "../environments/cache.js";
@@ -63,9 +64,11 @@ export async function runSupervisor(
         workspaceId: id,
         warm: true,
         hostname: id.replace(/_/g, "-"),
+        ...(record.restore_from ? { restoreFrom: record.restore_from } : {}),
       },
     );
     vm = launched.vm;
+    if (record.restore_from) fs.rmSync(record.restore_from, { force: true });
     await store.update(id, (r) => {
       r.state = "started";
       r.supervisor_pid = process.pid;
@@ -75,6 +78,7 @@ export async function runSupervisor(
       r.accel = launched.accel.accel;
       r.boot_kind = launched.boot.kind;
       r.boot_note = launched.boot.reason;
+      r.restore_from = null; // used once
     });
   } catch (error) {
     const pyroError = toPyroError(error);
@@ -92,7 +96,12 @@ export async function runSupervisor(
   const socketPath = store.file(id, "control.sock");
   fs.rmSync(socketPath, { force: true });
   const clients = new Set<net.Socket>();
-  const server = net.createServer((socket) => serveClient(socket, vm.agent, clients, () => stop()));
+  const server = net.createServer((socket) =>
+    serveClient(socket, vm.agent, clients, {
+      stop: () => stop(),
+      fork: (args) => forkInto(vm, store.file(id, "disk.qcow2"), args),
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(socketPath, () => resolve());
@@ -150,11 +159,45 @@ function scheduleExpiry(expiresAt: string | null, expire: () => Promise<void>): 
 }
 
 /** Forward one client's channels to agent channels; answer `pyro.*` ops here. */
+interface SupervisorOps {
+  stop(): Promise<void>;
+  fork(args: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
+/**
+ * Copy the running VM for a fork: pause it, save its memory to `memory`,
+ * copy its (now flushed) disk to `disk`, and let it run on.
+ */
+async function forkInto(
+  vm: MicroVm,
+  ownDisk: string,
+  args: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const memory = args.memory;
+  const disk = args.disk;
+  if (
+    typeof memory !== "string" ||
+    typeof disk !== "string" ||
+    !path.isAbsolute(memory) ||
+    !path.isAbsolute(disk)
+  ) {
+    throw new Error("pyro.fork needs absolute memory and disk paths");
+  }
+  await vm.agent.call("sync", {});
+  try {
+    await vm.snapshot(memory);
+    fs.copyFileSync(ownDisk, disk);
+  } finally {
+    await vm.resume();
+  }
+  return { memory, disk };
+}
+
 function serveClient(
   socket: net.Socket,
   agent: AgentClient,
   clients: Set<net.Socket>,
-  stop: () => Promise<void>,
+  ops: SupervisorOps,
 ): void {
   clients.add(socket);
   const decoder = new FrameDecoder();
@@ -169,8 +212,21 @@ function serveClient(
         const op = typeof message.op === "string" ? message.op : "";
         const args = (message.args ?? {}) as Record<string, unknown>;
         const channel = frame.channel;
+        if (op === "pyro.fork") {
+          ops.fork(args).then(
+            (result) => send(encodeJsonFrame(FrameKind.Response, channel, { ok: true, result })),
+            (error: unknown) =>
+              send(
+                encodeJsonFrame(FrameKind.Response, channel, {
+                  ok: false,
+                  error: { code: "fork_failed", message: toPyroError(error).message },
+                }),
+              ),
+          );
+          return;
+        }
         if (op === "pyro.stop") {
-          void stop().then(() => {
+          void ops.stop().then(() => {
             send(
               encodeJsonFrame(FrameKind.Response, channel, { ok: true, result: { stopped: true } }),
             );
