@@ -45,6 +45,7 @@ import { processAlive } from "../src/util/procs.js";
 import { DEFAULT_MEM_MIB, DEFAULT_VCPUS } from "../src/workspaces/launch.js";
 import type { WorkspaceRecord } from "../src/workspaces/store.js";
 import {
+  deleteLabelledOnSignal,
   elapsedMs,
   hostInfo,
   isBuilt,
@@ -151,23 +152,13 @@ async function main(): Promise<void> {
   process.on("exit", restoreWarm);
 
   // Put the snapshot back and delete whatever this process created if it is interrupted.
-  let cleaningUp = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (cleaningUp) return;
-    cleaningUp = true;
+  const removeSignalHandlers = deleteLabelledOnSignal(ws, BENCH_LABEL, labels[BENCH_LABEL]!, () => {
     try {
       restoreWarm();
     } catch (error) {
       log(`could not put back ${warmDir}: ${String(error)}`);
     }
-    log(`${signal}: deleting this run's workspaces`);
-    const mine = ws.store.all().filter((r) => r.labels[BENCH_LABEL] === labels[BENCH_LABEL]);
-    void Promise.allSettled(mine.map((r) => ws.delete(r.id))).finally(() =>
-      process.exit(signal === "SIGINT" ? 130 : 143),
-    );
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  });
 
   const execTrue = async (id: string): Promise<void> => {
     const result = await ws.exec(id, "true");
@@ -320,8 +311,7 @@ async function main(): Promise<void> {
     }
   }
 
-  process.off("SIGINT", onSignal);
-  process.off("SIGTERM", onSignal);
+  removeSignalHandlers();
   process.off("exit", restoreWarm);
 
   const bootStats = (samples: { bootMs: number | null }[]): Stats =>

@@ -2,6 +2,7 @@
  * Helpers shared by the benchmarks in bench/: run counts, timing, statistics,
  * the human table, the results file and spawning the built CLI.
  */
+import type { WorkspaceService } from "../src/workspaces/service.js";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -164,4 +165,33 @@ export function runMain(main: () => Promise<void>): void {
     );
     process.exitCode = 1;
   });
+}
+
+/**
+ * On SIGINT or SIGTERM, run `first` (if given), delete every workspace labelled
+ * `label=value`, and exit. Returns the function that removes the handlers.
+ */
+export function deleteLabelledOnSignal(
+  workspaces: WorkspaceService,
+  label: string,
+  value: string,
+  first?: () => void,
+): () => void {
+  let cleaningUp = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (cleaningUp) return;
+    cleaningUp = true;
+    first?.();
+    log(`${signal}: deleting this run's workspaces`);
+    const mine = workspaces.store.all().filter((r) => r.labels[label] === value);
+    void Promise.allSettled(mine.map((r) => workspaces.delete(r.id))).finally(() =>
+      process.exit(signal === "SIGINT" ? 130 : 143),
+    );
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return () => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  };
 }

@@ -29,6 +29,7 @@ import fs from "node:fs";
 import { Pyro } from "../src/sdk/pyro.js";
 import {
   cliOnce,
+  deleteLabelledOnSignal,
   cliPath,
   elapsedMs,
   hostInfo,
@@ -100,18 +101,7 @@ async function main(): Promise<void> {
   log(`environment ${environment}, ${runs} run(s) each, state in ${pyro.paths.data}`);
 
   // Delete whatever this process created if it is interrupted.
-  let cleaningUp = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (cleaningUp) return;
-    cleaningUp = true;
-    log(`${signal}: deleting this run's workspaces`);
-    const mine = ws.store.all().filter((r) => r.labels[BENCH_LABEL] === labels[BENCH_LABEL]);
-    void Promise.allSettled(mine.map((r) => ws.delete(r.id))).finally(() =>
-      process.exit(signal === "SIGINT" ? 130 : 143),
-    );
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  const removeSignalHandlers = deleteLabelledOnSignal(ws, BENCH_LABEL, labels[BENCH_LABEL]!);
 
   const execTrue = async (id: string): Promise<ExecSample> => {
     const [result, wall] = await timed(() => ws.exec(id, "true"));
@@ -224,8 +214,7 @@ async function main(): Promise<void> {
     }
   }
 
-  process.off("SIGINT", onSignal);
-  process.off("SIGTERM", onSignal);
+  removeSignalHandlers();
 
   const guestMedian = median(sdkExec.map((s) => s.guest));
   const cliExecStats = stats(cliExec);

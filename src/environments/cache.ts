@@ -25,7 +25,7 @@ import { runtimeFiles, type RuntimeFile } from "../guest/runtime-bundle.js";
 import { RUNTIME_LABEL } from "../guest/boot-scripts.js";
 import { buildExt4Image } from "../util/disk-images.js";
 import { removeTree, unmountUnder } from "../util/mounts.js";
-import { sha256, sha256File } from "../util/hash.js";
+import { fileMatches, sha256, sha256File, sha256FileMemo } from "../util/hash.js";
 import { withLock } from "../util/lock.js";
 import { processAlive, processesMentioning } from "../util/procs.js";
 import { silentProgress, type ProgressFn } from "../util/progress.js";
@@ -72,12 +72,6 @@ export interface ResolvedRuntime {
 
 export type EnvironmentState = "installed" | "not_installed" | "stale" | "corrupt";
 
-interface Stamp {
-  size: number;
-  mtimeMs: number;
-  ino: number;
-}
-
 export class EnvironmentCache {
   constructor(private readonly paths: PyroPaths) {}
 
@@ -103,31 +97,10 @@ export class EnvironmentCache {
 
   /** Check every artifact of an entry; a full sha256 only when its stat stamp changed. */
   async verify(name: string, manifest: EnvironmentManifest): Promise<boolean> {
-    const stampFile = path.join(this.entryDir(name), "verified.json");
-    const stamps = readJsonFile<Record<string, Stamp>>(stampFile) ?? {};
-    let changed = false;
+    const memoFile = path.join(this.entryDir(name), "verified.json");
     for (const artifact of Object.values(manifest.artifacts)) {
-      const file = this.blobPath(artifact.sha256);
-      let stat: fs.Stats;
-      try {
-        stat = fs.statSync(file);
-      } catch {
-        return false;
-      }
-      if (stat.size !== artifact.size) return false;
-      const stamp = stamps[artifact.sha256];
-      if (
-        stamp &&
-        stamp.size === stat.size &&
-        stamp.mtimeMs === stat.mtimeMs &&
-        stamp.ino === stat.ino
-      )
-        continue;
-      if ((await sha256File(file)) !== artifact.sha256) return false;
-      stamps[artifact.sha256] = { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino };
-      changed = true;
+      if (!(await fileMatches(this.blobPath(artifact.sha256), artifact, memoFile))) return false;
     }
-    if (changed) writeFileAtomic(stampFile, JSON.stringify(stamps));
     return true;
   }
 
@@ -310,18 +283,8 @@ export class EnvironmentCache {
   }
 
   /** sha256 of a host file, remembered by stat so the 100 MB node binary is hashed once. */
-  private async cachedFileHash(file: string): Promise<string> {
-    const stat = fs.statSync(file);
-    const memoFile = path.join(this.paths.hostCache, "file-hashes.json");
-    const memo = readJsonFile<Record<string, Stamp & { sha256: string }>>(memoFile) ?? {};
-    const hit = memo[file];
-    if (hit && hit.size === stat.size && hit.mtimeMs === stat.mtimeMs && hit.ino === stat.ino)
-      return hit.sha256;
-    const hex = await sha256File(file);
-    memo[file] = { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, sha256: hex };
-    ensurePrivateDir(this.paths.hostCache);
-    writeFileAtomic(memoFile, JSON.stringify(memo));
-    return hex;
+  private cachedFileHash(file: string): Promise<string> {
+    return sha256FileMemo(file, path.join(this.paths.hostCache, "file-hashes.json"));
   }
 
   /** Sum of blob sizes referenced by an entry. */

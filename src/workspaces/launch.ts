@@ -120,6 +120,12 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
         hostname: request.hostname,
         progress: ctx.progress,
       });
+    const restored = async (memory: string): Promise<Launched> => ({
+      vm: await boot(memory),
+      environment,
+      accel,
+      boot: { kind: "warm", reason: null },
+    });
     let reason: string | null = null;
     if (
       request.restoreFrom &&
@@ -128,14 +134,9 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
       fs.existsSync(request.restoreFrom)
     ) {
       try {
-        return {
-          vm: await boot(request.restoreFrom),
-          environment,
-          accel,
-          boot: { kind: "warm", reason: null },
-        };
+        return await restored(request.restoreFrom);
       } catch (error) {
-        reason = `the memory copy could not be restored (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`;
+        reason = `the memory copy could not be restored (${firstLine(error)})`;
       }
     } else if (request.warm && request.disk && !fs.existsSync(request.disk)) {
       const warm = new WarmSnapshots(ctx.paths, ctx.cache);
@@ -146,16 +147,11 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
         try {
           fs.copyFileSync(state.disk, request.disk);
           fs.chmodSync(request.disk, 0o600);
-          return {
-            vm: await boot(state.memory),
-            environment,
-            accel,
-            boot: { kind: "warm", reason: null },
-          };
+          return await restored(state.memory);
         } catch (error) {
           // QEMU refused the snapshot (or it broke mid-restore): never fail a create for it.
           fs.rmSync(request.disk, { force: true });
-          reason = `the warm snapshot could not be restored (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`;
+          reason = `the warm snapshot could not be restored (${firstLine(error)})`;
         }
       } else {
         reason = state.reason;
@@ -241,4 +237,8 @@ function liveClaims(paths: PyroPaths): string[] {
     fs.rmSync(path.join(dir, name), { force: true });
     return false;
   });
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
 }

@@ -39,6 +39,33 @@ export function prepareCommand(
   }
 }
 
+/** The output part of a command result payload, shared by `run` and `workspace exec`. */
+export function outputFields(output: {
+  stdout: Buffer;
+  stderr: Buffer;
+  timed_out: boolean;
+  stdout_truncated: boolean;
+  stderr_truncated: boolean;
+}): {
+  stdout: string;
+  stderr: string;
+  stdout_encoding: OutputEncoding;
+  stderr_encoding: OutputEncoding;
+  timed_out: boolean;
+  truncated: boolean;
+} {
+  const stdout = encodeOutput(output.stdout);
+  const stderr = encodeOutput(output.stderr);
+  return {
+    stdout: stdout.text,
+    stderr: stderr.text,
+    stdout_encoding: stdout.encoding,
+    stderr_encoding: stderr.encoding,
+    timed_out: output.timed_out,
+    truncated: output.stdout_truncated || output.stderr_truncated,
+  };
+}
+
 /** Quote one argument for sh: 'it'\''s'. */
 export function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`;

@@ -6,7 +6,7 @@ import { DEFAULT_MAX_OUTPUT_BYTES } from "../guest/client.js";
 import { DEFAULT_ENVIRONMENT } from "../environments/catalog.js";
 import {
   DEFAULT_EXEC_TIMEOUT_SECONDS,
-  encodeOutput,
+  outputFields,
   prepareCommand,
   type OutputEncoding,
 } from "./output.js";
@@ -70,19 +70,12 @@ export async function runOnce(ctx: LaunchContext, options: RunOptions): Promise<
       },
       { onStdout: options.onStdout, onStderr: options.onStderr },
     );
-    const stdout = encodeOutput(output.stdout);
-    const stderr = encodeOutput(output.stderr);
     return {
       environment,
       command: typeof options.command === "string" ? [options.command] : options.command,
       exit_code: output.exit_code,
       signal: output.signal,
-      stdout: stdout.text,
-      stderr: stderr.text,
-      stdout_encoding: stdout.encoding,
-      stderr_encoding: stderr.encoding,
-      timed_out: output.timed_out,
-      truncated: output.stdout_truncated || output.stderr_truncated,
+      ...outputFields(output),
       stdout_truncated: output.stdout_truncated,
       stderr_truncated: output.stderr_truncated,
       duration_ms: output.duration_ms,

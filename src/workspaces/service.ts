@@ -26,7 +26,7 @@ import {
   validateResources,
   type LaunchContext,
 } from "./launch.js";
-import { encodeOutput, prepareCommand, type OutputEncoding } from "./output.js";
+import { encodeOutput, outputFields, prepareCommand, type OutputEncoding } from "./output.js";
 import { planPatch, workspacePath, type PatchFileChange } from "./patch.js";
 import { emptySeed, prepareSeed, type OriginKind, type PreparedSeed } from "./seed.js";
 import { startSupervisor } from "./supervisor-process.js";
@@ -691,20 +691,13 @@ export class WorkspaceService {
         { onStdout: options.onStdout, onStderr: options.onStderr },
       ),
     );
-    const stdout = encodeOutput(output.stdout);
-    const stderr = encodeOutput(output.stderr);
     const result: WorkspaceExecResult = {
       workspace_id: record.id,
       sequence,
       command: commandText,
       cwd: WORKSPACE_ROOT,
       exit_code: output.exit_code,
-      stdout: stdout.text,
-      stderr: stderr.text,
-      stdout_encoding: stdout.encoding,
-      stderr_encoding: stderr.encoding,
-      timed_out: output.timed_out,
-      truncated: output.stdout_truncated || output.stderr_truncated,
+      ...outputFields(output),
       duration_ms: output.duration_ms,
     };
     const journalOut = clip(result.stdout);

@@ -22,7 +22,7 @@ import {
 } from "../config/paths.js";
 import type { EnvironmentCache } from "../environments/cache.js";
 import { environmentSlug } from "../environments/catalog.js";
-import { sha256File } from "../util/hash.js";
+import { fileMatches, sha256File } from "../util/hash.js";
 import { withLock } from "../util/lock.js";
 import { removeTree } from "../util/mounts.js";
 import type { AccelDecision } from "../vm/accel.js";
@@ -123,30 +123,11 @@ export class WarmSnapshots {
       [memory, manifest.memory, "memory snapshot"],
       [disk, manifest.disk, "disk snapshot"],
     ] as const) {
-      if (!(await this.intact(dir, file, stored))) {
+      if (!(await fileMatches(file, stored, path.join(dir, "verified.json")))) {
         return { state: "stale", changed: [], reason: `the ${what} is missing or damaged` };
       }
     }
     return { state: "warm", manifest, memory, disk };
-  }
-
-  /** Size check always; a full sha256 only when the file's stat stamp changed since it was last verified. */
-  private async intact(dir: string, file: string, stored: StoredFile): Promise<boolean> {
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(file);
-    } catch {
-      return false;
-    }
-    if (stat.size !== stored.size) return false;
-    const stampFile = path.join(dir, "verified.json");
-    const stamps = readJsonFile<Record<string, string>>(stampFile) ?? {};
-    const stamp = `${stat.size}:${stat.mtimeMs}:${stat.ino}`;
-    if (stamps[path.basename(file)] === stamp) return true;
-    if ((await sha256File(file)) !== stored.sha256) return false;
-    stamps[path.basename(file)] = stamp;
-    writeFileAtomic(stampFile, JSON.stringify(stamps));
-    return true;
   }
 
   /**
