@@ -21,14 +21,17 @@
  *      it as `<dir>.bench-hidden-<pid>`, which the next run puts back;
  *   2. warm: the same with the snapshot in place; boot_kind must be "warm";
  *   3. reset: on one warm workspace, `reset(id)` and reset → first exec result;
- *   4. idle memory: every workspace of (1) and (2), after ~5 s idle following
+ *   4. fork: of one running warm workspace, `fork(id)` and fork → first exec
+ *      result on the fork (deleted after each sample);
+ *   5. idle memory: every workspace of (1) and (2), after ~5 s idle following
  *      its first exec, has the VmRSS of its QEMU and of its supervisor read
  *      from /proc (pids from <data>/workspaces/<id>/workspace.json).
  * A create or reset that comes up the other way (a warm restore falling back
  * to a cold boot) is not counted: it is logged, listed under unexpected_boots,
  * and tried again, up to BENCH_RUNS extra attempts per measurement.
  * Ratios are of medians: warm/cold create → first exec, and reset/warm create
- * (both reset → first exec over create → first exec, and the bare calls).
+ * and fork/warm create (both → first exec over create → first exec, and the
+ * bare calls).
  *
  * Every workspace this creates carries the label pyro-bench=<pid> and is
  * deleted at the end even on error; SIGINT or SIGTERM deletes them before
@@ -72,6 +75,8 @@ interface CreateSample {
   createToFirstExec: number;
   bootMs: number | null;
   qemuRssMib: number;
+  /** The part of QEMU's RSS that is its own (RssAnon); the rest is shared page cache (the RAM file). */
+  qemuAnonMib: number;
   supervisorRssMib: number;
 }
 
@@ -85,20 +90,26 @@ interface UnexpectedBoot {
   to_first_exec_ms: number;
 }
 
+interface ForkSample {
+  fork: number;
+  forkToFirstExec: number;
+  bootMs: number | null;
+}
+
 interface ResetSample {
   reset: number;
   resetToFirstExec: number;
   bootMs: number | null;
 }
 
-/** VmRSS of `pid` in MiB; refuses a pid whose command line does not mention `expect`. */
-function rssMib(pid: number | null, expect: string): number {
+/** VmRSS (or another /proc status field) of `pid` in MiB; refuses a pid whose command line does not mention `expect`. */
+function rssMib(pid: number | null, expect: string, field = "VmRSS"): number {
   if (pid === null) throw new Error(`no pid recorded for the ${expect} process`);
   const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
   if (!cmdline.includes(expect)) throw new Error(`pid ${pid} is not a ${expect} process`);
   const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status)?.[1];
-  if (kb === undefined) throw new Error(`/proc/${pid}/status has no VmRSS`);
+  const kb = new RegExp(`^${field}:\\s+(\\d+)\\s+kB$`, "m").exec(status)?.[1];
+  if (kb === undefined) throw new Error(`/proc/${pid}/status has no ${field}`);
   return Number(kb) / 1024;
 }
 
@@ -226,6 +237,7 @@ async function main(): Promise<void> {
         createToFirstExec,
         bootMs: workspace.boot_ms,
         qemuRssMib: rssMib(pids.qemu_pid, "qemu-system"),
+        qemuAnonMib: rssMib(pids.qemu_pid, "qemu-system", "RssAnon"),
         supervisorRssMib: rssMib(pids.supervisor_pid, "supervisor.js"),
       };
       log(
@@ -311,6 +323,32 @@ async function main(): Promise<void> {
     }
   }
 
+  // ---- 4. fork, of one running warm workspace --------------------------------
+  let forks: ForkSample[] = [];
+  {
+    const source = await ws.create({ environment, labels });
+    try {
+      await execTrue(source.id);
+      forks = await gather("fork", async (label) => {
+        const start = process.hrtime.bigint();
+        const [forked, fork] = await timed(() => ws.fork(source.id));
+        try {
+          await execTrue(forked.id);
+          const forkToFirstExec = elapsedMs(start);
+          if (!bootIs(label, forked, "warm", forkToFirstExec)) return null;
+          log(
+            `${label}: ${fork.toFixed(0)} ms (boot ${forked.boot_ms} ms, ${forked.boot_kind}), first exec result at ${forkToFirstExec.toFixed(0)} ms`,
+          );
+          return { fork, forkToFirstExec, bootMs: forked.boot_ms };
+        } finally {
+          await ws.delete(forked.id);
+        }
+      });
+    } finally {
+      await ws.delete(source.id);
+    }
+  }
+
   removeSignalHandlers();
   process.off("exit", restoreWarm);
 
@@ -321,6 +359,8 @@ async function main(): Promise<void> {
   const warmCreate = stats(warm.map((s) => s.create));
   const resetStats = stats(resets.map((s) => s.reset));
   const resetToFirst = stats(resets.map((s) => s.resetToFirstExec));
+  const forkStats = stats(forks.map((s) => s.fork));
+  const forkToFirst = stats(forks.map((s) => s.forkToFirstExec));
   const result = {
     environment,
     runs,
@@ -343,8 +383,12 @@ async function main(): Promise<void> {
     reset_ms: resetStats,
     reset_boot_ms: bootStats(resets),
     reset_to_first_exec_ms: resetToFirst,
+    fork_ms: forkStats,
+    fork_boot_ms: bootStats(forks),
+    fork_to_first_exec_ms: forkToFirst,
     /** VmRSS after ~5 s idle, warm workspaces of (2). */
     idle_rss_qemu_mib: stats(warm.map((s) => s.qemuRssMib)),
+    idle_rss_anon_qemu_mib: stats(warm.map((s) => s.qemuAnonMib)),
     idle_rss_supervisor_mib: stats(warm.map((s) => s.supervisorRssMib)),
     /** The same for the cold workspaces of (1), for comparison. */
     idle_rss_cold_qemu_mib: stats(cold.map((s) => s.qemuRssMib)),
@@ -353,6 +397,8 @@ async function main(): Promise<void> {
     ratio_warm_to_cold_create_to_first_exec: ratio(warmToFirst, coldToFirst),
     ratio_reset_to_warm_create_to_first_exec: ratio(resetToFirst, warmToFirst),
     ratio_reset_to_warm_create: ratio(resetStats, warmCreate),
+    ratio_fork_to_warm_create_to_first_exec: ratio(forkToFirst, warmToFirst),
+    ratio_fork_to_warm_create: ratio(forkStats, warmCreate),
     /** Attempts not counted because they came up the other way. */
     unexpected_boots: unexpected,
   };
@@ -370,7 +416,11 @@ async function main(): Promise<void> {
         ["reset (ms)", result.reset_ms],
         ["  of which restore to agent-ready (ms)", result.reset_boot_ms],
         ["reset → first exec result (ms)", result.reset_to_first_exec_ms],
+        ["fork (ms)", result.fork_ms],
+        ["  of which restore to agent-ready (ms)", result.fork_boot_ms],
+        ["fork → first exec result (ms)", result.fork_to_first_exec_ms],
         ["idle RSS qemu, warm (MiB)", result.idle_rss_qemu_mib],
+        ["  of which its own (RssAnon, MiB)", result.idle_rss_anon_qemu_mib],
         ["idle RSS supervisor, warm (MiB)", result.idle_rss_supervisor_mib],
         ["idle RSS qemu, cold (MiB)", result.idle_rss_cold_qemu_mib],
         ["idle RSS supervisor, cold (MiB)", result.idle_rss_cold_supervisor_mib],
@@ -383,6 +433,11 @@ async function main(): Promise<void> {
           percent(result.ratio_reset_to_warm_create_to_first_exec),
         ],
         ["reset/warm create, calls only (%)", percent(result.ratio_reset_to_warm_create)],
+        [
+          "fork/warm create, → first exec (%)",
+          percent(result.ratio_fork_to_warm_create_to_first_exec),
+        ],
+        ["fork/warm create, calls only (%)", percent(result.ratio_fork_to_warm_create)],
       ]) +
       "\n" +
       (unexpected.length > 0

@@ -13,7 +13,7 @@ const common = {
   logLevel: "warning",
 };
 // Host code keeps its npm dependencies external (they are installed beside it).
-const external = ["commander", "tar", "diff"];
+const external = ["commander", "tar", "diff", "zod", "@modelcontextprotocol/*"];
 await build({
   ...common,
   entryPoints: {

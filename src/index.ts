@@ -21,3 +21,16 @@ export type {
 export type { DiffResult, DiffEntry } from "./workspaces/diff.js";
 export type { JournalEntry } from "./workspaces/journal.js";
 export type { PrepareOptions, PrepareResult } from "./workspaces/prepare.js";
+export type { McpServerOptions } from "./mcp/server.js";
+export {
+  TOOL_NAMES,
+  PROFILES,
+  MODES,
+  PROFILE_TOOLS,
+  MODE_TOOLS,
+  type ToolName,
+  type Profile,
+  type Mode,
+} from "./mcp/catalog.js";
+export type { ProjectSource } from "./workspaces/project.js";
+export type { WorkspaceSummary } from "./workspaces/summary.js";

@@ -4,6 +4,7 @@
  * missing, damaged or mismatched snapshot never fails a create: it is
  * reported stale and a cold boot is used.
  */
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -81,6 +82,10 @@ describe("warm snapshots", () => {
     expect(hostB).toBe(b.id.replace("_", "-"));
     expect(Math.abs(Number(clockA) - Date.now() / 1000)).toBeLessThan(120);
     expect(randomA).not.toBe(randomB);
+    // Both map the same snapshot RAM copy-on-write: what one writes to memory the other never sees.
+    await exec(a.id, "head -c 8M /dev/urandom > /tmp/noise && echo a-only > /tmp/who");
+    expect(await exec(b.id, "cat /tmp/who 2>/dev/null || echo none")).toBe("none\n");
+    expect(await exec(a.id, "cat /tmp/who")).toBe("a-only\n");
     await exec(a.id, "echo mine > only-a.txt");
     expect(await exec(b.id, "test -e only-a.txt && echo shared || echo separate")).toBe(
       "separate\n",
@@ -213,8 +218,29 @@ describe("warm snapshots", () => {
     expect(prepared.json.status).toBe("prepared");
     const warmDir = path.join(resolvePaths(env).cache, "warm", "debian_12-1c-1024m");
 
+    // A device state QEMU refuses (cut short, but matching its manifest): a cold boot, saying why.
+    const manifestFile = path.join(warmDir, "manifest.json");
+    const deviceState = path.join(warmDir, "state.bin");
+    fs.truncateSync(deviceState, Math.floor(fs.statSync(deviceState).size / 2));
+    const cut = JSON.parse(fs.readFileSync(manifestFile, "utf8")) as {
+      state: { sha256: string; size: number };
+    };
+    cut.state = {
+      sha256: createHash("sha256").update(fs.readFileSync(deviceState)).digest("hex"),
+      size: fs.statSync(deviceState).size,
+    };
+    fs.writeFileSync(manifestFile, JSON.stringify(cut));
+    const refused = await create(env);
+    expect(refused.state).toBe("started");
+    expect(refused.boot_kind).toBe("cold");
+    expect(refused.boot_note).toContain("could not be restored");
+    expect(await exec(refused.id, "echo fine", env)).toBe("fine\n");
+    expect((await runCliJson<PrepareResult>(["prepare", "--force"], env)).json.status).toBe(
+      "prepared",
+    );
+
     // Truncated memory file.
-    const memory = path.join(warmDir, "memory.bin");
+    const memory = path.join(warmDir, "memory.ram");
     fs.truncateSync(memory, Math.floor(fs.statSync(memory).size / 2));
     const doctor = await runCliJson<DoctorReport>(
       ["doctor", "--skip-boot", "--environment", "debian:12"],
@@ -235,7 +261,10 @@ describe("warm snapshots", () => {
     expect((await runCliJson<PrepareResult>(["prepare", "--force"], env)).json.status).toBe(
       "prepared",
     );
-    const manifestFile = path.join(warmDir, "manifest.json");
+    // (A workspace restored from this snapshot must outlive it: see the end.)
+    const survivor = await create(env);
+    expect(survivor.boot_kind).toBe("warm");
+    await exec(survivor.id, "echo kept > /tmp/kept", env);
     const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8")) as {
       key: { qemu_version: string };
     };
@@ -254,6 +283,15 @@ describe("warm snapshots", () => {
     const pruned = await runCliJson<{ freed_warm_bytes: number }>(["env", "prune"], env);
     expect(pruned.json.freed_warm_bytes).toBeGreaterThan(0);
     expect(fs.existsSync(warmDir)).toBe(false);
+    // Its RAM file is gone from the cache, yet the workspace restored from it
+    // still reads every page it had (the mapping keeps the file alive).
+    expect(
+      await exec(
+        survivor.id,
+        "cat /tmp/kept; cat /usr/bin/* /usr/lib/x86_64-linux-gnu/*.so* | wc -c >/dev/null && echo read",
+        env,
+      ),
+    ).toBe("kept\nread\n");
     expect(home).toBeTruthy();
   });
 

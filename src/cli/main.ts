@@ -9,6 +9,7 @@ import { VERSION } from "../version.js";
 import { CATALOG, DEFAULT_ENVIRONMENT } from "../environments/catalog.js";
 import { act, positiveInt, positiveNumber, sdk } from "./common.js";
 import { formatBytes, printJson, reportError, table } from "./output.js";
+import { registerMcpCommands } from "./mcp.js";
 import { registerWorkspaceCommands } from "./workspace.js";
 
 export function buildProgram(passthrough: string[]): Command {
@@ -194,7 +195,8 @@ export function buildProgram(passthrough: string[]): Command {
           const proof = result.proof!;
           process.stderr.write(
             `${result.environment} prepared in ${(result.duration_ms / 1000).toFixed(1)}s (${result.reason}); ` +
-              `cold boot ${result.cold_boot_ms} ms, warm create ${proof.create_ms} ms (${proof.boot_kind}), exec ${proof.exec_ms} ms\n`,
+              `cold boot ${result.cold_boot_ms} ms, warm create ${proof.create_ms} ms (${proof.boot_kind}), exec ${proof.exec_ms} ms, ` +
+              `reset ${proof.reset_ms} ms (${proof.reset_boot_kind})\n`,
           );
         }
       }),
@@ -238,6 +240,7 @@ export function buildProgram(passthrough: string[]): Command {
     );
 
   registerWorkspaceCommands(program, passthrough);
+  registerMcpCommands(program);
   program.addOption(new Option("--debug", "print stack traces on errors").hideHelp());
   return program;
 }

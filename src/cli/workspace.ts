@@ -7,6 +7,7 @@ import { Command } from "commander";
 import { DEFAULT_ENVIRONMENT } from "../environments/catalog.js";
 import { ErrorCodes, PyroError } from "../errors.js";
 import type { Workspace } from "../workspaces/service.js";
+import { formatSummary } from "../workspaces/summary.js";
 import { act, positiveInt, positiveNumber, sdk } from "./common.js";
 import { printJson, table } from "./output.js";
 
@@ -440,6 +441,20 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
           );
         }
         if (!diff.changed) process.stderr.write("no changes since the baseline\n");
+      }),
+    );
+
+  ws.command("summary")
+    .argument("<workspace>", "id or name")
+    .description(
+      "one review since the last reset: commands, changed files, writes, patches, exports",
+    )
+    .option("--json", "print as JSON")
+    .action((id: string, opts: JsonOpt) =>
+      act(!!opts.json, async () => {
+        const summary = await sdk(!!opts.json).workspaces.summary(id);
+        if (opts.json) return printJson(summary);
+        process.stdout.write(formatSummary(summary));
       }),
     );
 

@@ -91,7 +91,7 @@ export async function runDoctor(
       : {}),
   });
 
-  const qemu = findQemu();
+  const qemu = findQemu(paths.hostCache);
   checks.push({
     name: "qemu",
     ok: qemu !== undefined,

@@ -2,6 +2,7 @@
  * The TypeScript SDK: `new Pyro().run({...})`, `pyro.environments.*`,
  * `pyro.doctor()`. Results are the same snake_case payloads `--json` prints.
  */
+import path from "node:path";
 import { ensurePrivateDir, resolvePaths, type PyroPaths } from "../config/paths.js";
 import { runDoctor, type DoctorOptions, type DoctorReport } from "../doctor/doctor.js";
 import { EnvironmentCache } from "../environments/cache.js";
@@ -21,6 +22,9 @@ import { runOnce, type RunOptions, type RunResult } from "../workspaces/run.js";
 import { WorkspaceService } from "../workspaces/service.js";
 import { prepare, type PrepareOptions, type PrepareResult } from "../workspaces/prepare.js";
 import { pruneCaches } from "../workspaces/prune.js";
+import { resolveProject, type ProjectOptions, type ProjectSource } from "../workspaces/project.js";
+import type { McpServerOptions } from "../mcp/server.js";
+import type { McpServer } from "@modelcontextprotocol/server";
 
 export interface PyroOptions {
   /** State directory; defaults to $PYRO_HOME, else the XDG directories. */
@@ -83,6 +87,26 @@ export class Pyro {
   /** Boot an environment once and save a warm snapshot so creates are fast; proves it. Idempotent. */
   prepare(options: PrepareOptions = {}): Promise<PrepareResult> {
     return prepare(this.launchContext(), this.workspaces, options);
+  }
+
+  /**
+   * The project new workspaces are seeded from by default: a repository
+   * cloned on the host (`repoUrl`), a checkout (`projectPath`), or the git
+   * checkout `cwd` is in. Undefined when there is none.
+   */
+  resolveProject(options: Omit<ProjectOptions, "workDir">): Promise<ProjectSource | undefined> {
+    return resolveProject({ ...options, workDir: path.join(this.paths.tmp, "projects") });
+  }
+
+  /**
+   * An MCP server exposing this Pyro's tools for one profile or mode (the
+   * embedding entry point; `pyro mcp serve` uses it too). Connect it to any
+   * transport of the official MCP SDK. Loaded on first use, so programs that
+   * never serve MCP never load the MCP SDK.
+   */
+  async createMcpServer(options: McpServerOptions = {}): Promise<McpServer> {
+    const { createPyroMcpServer } = await import("../mcp/server.js");
+    return createPyroMcpServer(this, options);
   }
 
   /** Install the host packages pyro needs (apt-get; root). Idempotent. */

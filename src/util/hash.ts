@@ -3,11 +3,19 @@ import fs from "node:fs";
 import path from "node:path";
 import { ensurePrivateDir, readJsonFile, writeFileAtomic } from "../config/paths.js";
 
-/** sha256 of a file, streamed. */
+/** sha256 of a file, read in large chunks (RAM snapshots are a GiB or more). */
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash("sha256");
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) {
-    hash.update(chunk as Buffer);
+  const handle = await fs.promises.open(file, "r");
+  try {
+    const buffer = Buffer.allocUnsafe(8 * 1024 * 1024);
+    while (true) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
   }
   return hash.digest("hex");
 }
@@ -35,10 +43,17 @@ export async function sha256FileMemo(file: string, memoFile: string): Promise<st
     return hit.sha256;
   }
   const hex = await sha256File(file);
-  memo[file] = { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, sha256: hex };
+  rememberSha256(file, hex, memoFile);
+  return hex;
+}
+
+/** Record a sha256 just computed for `file` (as it is now) in `memoFile`. */
+export function rememberSha256(file: string, sha256: string, memoFile: string): void {
+  const stat = fs.statSync(file);
+  const memo = readJsonFile<Record<string, Memo>>(memoFile) ?? {};
+  memo[file] = { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, sha256 };
   ensurePrivateDir(path.dirname(memoFile));
   writeFileAtomic(memoFile, JSON.stringify(memo));
-  return hex;
 }
 
 /** Is `file` there with this size and sha256? (Hashing memoized as in sha256FileMemo.) */

@@ -3,6 +3,7 @@
  * guest agent connection and QMP. `MicroVm.boot` returns once the agent
  * answers; `destroy` stops QEMU and removes every host-side file.
  */
+import { trace } from "../util/trace.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
@@ -14,7 +15,7 @@ import type { HelloResult } from "../protocol/messages.js";
 import { runCommand } from "../util/process.js";
 import { silentProgress, type ProgressFn } from "../util/progress.js";
 import { findExecutable } from "../util/which.js";
-import { buildQemuArgs, type Accel } from "./qemu.js";
+import { buildQemuArgs, type Accel, type GuestMemory } from "./qemu.js";
 import { QmpClient } from "./qmp.js";
 import { killQemu, writeRecord, type VmRecord } from "./registry.js";
 
@@ -34,6 +35,8 @@ export interface BootOptions {
   accel: Accel;
   vcpus: number;
   memMib: number;
+  /** Where guest RAM lives (default: anonymous). See GuestMemory. */
+  memory?: GuestMemory;
   /** Give up if the agent has not answered by then. */
   bootTimeoutMs: number;
   /** The QEMU dies with this process (parent-death signal). */
@@ -59,6 +62,10 @@ export interface BootOptions {
 /** Unix socket paths are limited to 108 bytes. */
 const MAX_SOCKET_PATH = 100;
 const STDERR_TAIL_BYTES = 8192;
+/** RAM in a shared file (GuestMemory) stays in its file, out of the stream. */
+const MIGRATION_CAPABILITIES = [{ capability: "x-ignore-shared", state: true }];
+/** Bytes per second; effectively unlimited. */
+const MAX_MIGRATION_BANDWIDTH = 64 * 1024 ** 3;
 
 export class MicroVm {
   private exited: Promise<void>;
@@ -134,6 +141,7 @@ export class MicroVm {
       accel: options.accel,
       vcpus: options.vcpus,
       memMib: options.memMib,
+      ...(options.memory ? { memory: options.memory } : {}),
       kernel: options.images.kernel,
       initrd: options.images.initrd,
       kernelArgs: [],
@@ -144,8 +152,8 @@ export class MicroVm {
       agentSocket,
       qmpSocket: path.join(dir, "qmp.sock"),
       console: path.join(dir, "console.log"),
-      // The snapshot reaches QEMU as an inherited file descriptor: no copy through a pipe.
-      ...(options.restoreFrom ? { incoming: "fd:3" } : {}),
+      // Loaded by resumeIncoming, once the migration capabilities are set.
+      ...(options.restoreFrom ? { incoming: "defer" } : {}),
     });
     const setpriv = options.ephemeral ? findExecutable("setpriv") : undefined;
     const [command, args] = setpriv
@@ -162,21 +170,29 @@ export class MicroVm {
     child.on("error", () => {});
     if (child.pid !== undefined) writeRecord({ ...record, qemu_pid: child.pid });
     try {
+      trace("vm: qemu spawned");
+      // Connect while QEMU is still loading a snapshot: the socket accepts before the guest runs.
+      const connecting = vm.connectAgent(agentSocket, started + options.bootTimeoutMs);
+      connecting.then((agent) => (vm.agent = agent)).catch(() => {});
       if (options.restoreFrom) await vm.resumeIncoming(started + options.bootTimeoutMs);
-      vm.agent = await vm.connectAgent(agentSocket, started + options.bootTimeoutMs);
-      vm.hello = await vm.withDeadline(
-        vm.agent.hello(),
+      trace("vm: running");
+      const agent = await connecting;
+      // A restored guest wakes with the clock, entropy and name it was saved
+      // with; the refresh goes out with the hello, not after it.
+      const refresh = options.restoreFrom
+        ? agent.request("refresh", {
+            time_ms: Date.now(),
+            entropy: randomBytes(64).toString("base64"),
+            hostname: options.hostname ?? "pyro",
+          })
+        : Promise.resolve(undefined);
+      refresh.catch(() => {});
+      [vm.hello] = await vm.withDeadline(
+        Promise.all([agent.hello(), refresh]),
         started + options.bootTimeoutMs,
         "the guest agent to answer",
       );
-      if (options.restoreFrom) {
-        // The guest wakes up with the clock, entropy and name it was saved with.
-        await vm.agent.request("refresh", {
-          time_ms: Date.now(),
-          entropy: randomBytes(64).toString("base64"),
-          hostname: options.hostname ?? "pyro",
-        });
-      }
+      trace("vm: ready");
       vm.bootMs = Date.now() - started;
       progress(`${id} ready in ${(vm.bootMs / 1000).toFixed(1)}s`);
       return vm;
@@ -187,8 +203,8 @@ export class MicroVm {
   }
 
   /**
-   * Wait for QEMU to load an incoming snapshot, then run the guest: a
-   * snapshot taken from a paused VM restores paused.
+   * Load the snapshot QEMU inherited as fd 3 (no copy through a pipe), then
+   * run the guest: a snapshot taken from a paused VM restores paused.
    */
   private async resumeIncoming(deadline: number): Promise<void> {
     let qmp: QmpClient | undefined;
@@ -198,9 +214,11 @@ export class MicroVm {
         qmp = await this.qmp();
       } catch {
         if (Date.now() > deadline) throw this.bootTimeout("QEMU's control socket");
-        await sleep(20);
+        await sleep(5);
       }
     }
+    await qmp.execute("migrate-set-capabilities", { capabilities: MIGRATION_CAPABILITIES });
+    await qmp.execute("migrate-incoming", { uri: "fd:3" });
     while (true) {
       const status = (await qmp.execute("query-status")) as { status?: string; running?: boolean };
       if (status.running) return;
@@ -209,7 +227,7 @@ export class MicroVm {
         return;
       }
       if (Date.now() > deadline) throw this.bootTimeout("the snapshot to load");
-      await sleep(10);
+      await sleep(5);
     }
   }
 
@@ -304,12 +322,16 @@ export class MicroVm {
 
   /**
    * Pause the VM and write its memory and device state to `file` (QMP
-   * migrate to a file). The VM stays paused with its disk images flushed:
-   * the caller copies the disk and destroys the VM.
+   * migrate to a file); RAM in a shared file stays in that file and only the
+   * device state is written. The VM stays paused with its disk images
+   * flushed: the caller copies the disk, then resumes or destroys the VM.
    */
   async snapshot(file: string, timeoutMs = 120_000): Promise<void> {
     const qmp = await this.qmp();
     await qmp.execute("stop");
+    await qmp.execute("migrate-set-capabilities", { capabilities: MIGRATION_CAPABILITIES });
+    // The VM is paused: no reason to throttle the copy (QEMU's default is 128 MiB/s).
+    await qmp.execute("migrate-set-parameters", { "max-bandwidth": MAX_MIGRATION_BANDWIDTH });
     await qmp.execute("migrate", { uri: `exec:cat > ${shellQuoteFile(file)}` });
     await this.waitForMigration(qmp, timeoutMs);
   }

@@ -1,8 +1,11 @@
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   AGENT_PORT_NAME,
   buildQemuArgs,
+  findQemu,
   hostTscKhz,
   kernelCommandLine,
   type MachineConfig,
@@ -92,6 +95,34 @@ describe("buildQemuArgs", () => {
         expect(value.startsWith("-"), `value of ${flag}: ${value}`).toBe(false);
       }
     }
+  });
+
+  it("backs guest RAM with a named backend", () => {
+    const args = buildQemuArgs(config());
+    expect(single(args, "-M").split(",")).toContain("memory-backend=mem");
+    expect(values(args, "-object")).toEqual(["memory-backend-ram,id=mem,size=1024M"]);
+  });
+
+  it("maps a RAM file shared (to make a snapshot) or private (to restore one)", () => {
+    const shared = buildQemuArgs(
+      config({ memory: { kind: "file", path: "/cache/warm/memory.ram", shared: true } }),
+    );
+    expect(values(shared, "-object")).toEqual([
+      "memory-backend-file,id=mem,size=1024M,mem-path=/cache/warm/memory.ram,share=on",
+    ]);
+    const cow = buildQemuArgs(
+      config({ memory: { kind: "file", path: "/a,b/ram", shared: false } }),
+    );
+    expect(values(cow, "-object")).toEqual([
+      "memory-backend-file,id=mem,size=1024M,mem-path=/a,,b/ram,share=off",
+    ]);
+  });
+
+  it("doubles commas in paths inside option lists", () => {
+    const args = buildQemuArgs(
+      config({ disks: [{ path: "/x,y/disk.qcow2", format: "qcow2", readonly: false }] }),
+    );
+    expect(values(args, "-drive")[0]).toContain("file=/x,,y/disk.qcow2,");
   });
 
   it("uses -cpu host under kvm", () => {
@@ -278,6 +309,39 @@ describe("hostTscKhz", () => {
     if (khz !== undefined) {
       expect(Number.isInteger(khz)).toBe(true);
       expect(khz).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe("findQemu", () => {
+  it("asks QEMU its version once per binary, remembered in the cache directory", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pyro-find-qemu-"));
+    const calls = path.join(dir, "calls");
+    const fake = path.join(dir, "qemu-system-x86_64");
+    fs.writeFileSync(
+      fake,
+      `#!/bin/sh\necho x >> '${calls}'\necho 'QEMU emulator version 9.9.1 (fake)'\n`,
+      { mode: 0o755 },
+    );
+    const previous = process.env.PYRO_QEMU;
+    process.env.PYRO_QEMU = fake;
+    try {
+      const cache = path.join(dir, "host");
+      expect(findQemu(cache)?.version).toBe("9.9.1");
+      expect(findQemu(cache)?.version).toBe("9.9.1");
+      expect(fs.readFileSync(calls, "utf8")).toBe("x\n");
+      // A changed binary is asked again.
+      fs.writeFileSync(
+        fake,
+        `#!/bin/sh\necho x >> '${calls}'\necho 'QEMU emulator version 10.0.0'\n`,
+        { mode: 0o755 },
+      );
+      expect(findQemu(cache)?.version).toBe("10.0.0");
+      expect(fs.readFileSync(calls, "utf8")).toBe("x\nx\n");
+    } finally {
+      if (previous === undefined) delete process.env.PYRO_QEMU;
+      else process.env.PYRO_QEMU = previous;
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

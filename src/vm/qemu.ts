@@ -4,6 +4,8 @@
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
+import path from "node:path";
+import { ensurePrivateDir, readJsonFile, writeFileAtomic } from "../config/paths.js";
 import { findExecutable } from "../util/which.js";
 
 export type Accel = "kvm" | "tcg";
@@ -17,18 +19,45 @@ export interface QemuInfo {
 /** Name of the virtio-serial port the guest agent listens on (/dev/virtio-ports/<name>). */
 export const AGENT_PORT_NAME = "org.pyro.agent";
 
-export function findQemu(): QemuInfo | undefined {
+/**
+ * The QEMU to use and its version. Asking QEMU its version costs a process
+ * start, so the answer is remembered per binary (path, size, mtime, inode):
+ * in this process, and in `cacheDir` when given.
+ */
+export function findQemu(cacheDir?: string): QemuInfo | undefined {
   const binary = process.env.PYRO_QEMU ?? findExecutable("qemu-system-x86_64");
   if (!binary) return undefined;
-  let version = "unknown";
+  let stamp: string;
   try {
-    const out = execFileSync(binary, ["--version"], { encoding: "utf8", timeout: 10_000 });
-    version = /version ([0-9][^\s]*)/.exec(out)?.[1] ?? "unknown";
+    const stat = fs.statSync(binary);
+    stamp = `${binary}:${stat.size}:${stat.mtimeMs}:${stat.ino}`;
   } catch {
     return undefined;
   }
-  return { binary, imgBinary: findExecutable("qemu-img"), version };
+  const imgBinary = findExecutable("qemu-img");
+  const cacheFile = cacheDir ? path.join(cacheDir, "qemu.json") : undefined;
+  let version = versionMemo.get(stamp);
+  if (!version && cacheFile) {
+    const cached = readJsonFile<{ stamp: string; version: string }>(cacheFile);
+    if (cached?.stamp === stamp) version = cached.version;
+  }
+  if (!version) {
+    try {
+      const out = execFileSync(binary, ["--version"], { encoding: "utf8", timeout: 10_000 });
+      version = /version ([0-9][^\s]*)/.exec(out)?.[1] ?? "unknown";
+    } catch {
+      return undefined;
+    }
+    if (cacheFile) {
+      ensurePrivateDir(path.dirname(cacheFile));
+      writeFileAtomic(cacheFile, JSON.stringify({ stamp, version }));
+    }
+  }
+  versionMemo.set(stamp, version);
+  return { binary, imgBinary, version };
 }
+
+const versionMemo = new Map<string, string>();
 
 /**
  * The host TSC frequency in kHz. Under TCG the guest kernel stalls calibrating
@@ -50,10 +79,26 @@ export interface DiskSpec {
   readonly: boolean;
 }
 
+/**
+ * Where guest RAM lives. Always a named backend ("mem"), so a migration stream
+ * made by any pyro VM loads into any other of the same size.
+ *   anonymous        plain RAM: cold boots, and restores of a full stream (forks)
+ *   file, shared     RAM written through to `path`: the VM a warm snapshot is made from
+ *   file, private    a copy-on-write mapping of `path`: a warm restore. Pages are
+ *                    read lazily from the file and shared by every VM mapping it,
+ *                    so the file must never change while mapped (it is replaced,
+ *                    never rewritten).
+ * With the x-ignore-shared migration capability (MicroVm sets it on both
+ * sides), a shared file's pages stay out of the migration stream: a warm
+ * snapshot is the RAM file plus a small state file.
+ */
+export type GuestMemory = { kind: "anonymous" } | { kind: "file"; path: string; shared: boolean };
+
 export interface MachineConfig {
   accel: Accel;
   vcpus: number;
   memMib: number;
+  memory?: GuestMemory;
   kernel: string;
   initrd: string;
   kernelArgs: string[];
@@ -63,7 +108,7 @@ export interface MachineConfig {
   qmpSocket?: string;
   /** Where the serial console goes: a file path, or "stdio". */
   console: string;
-  /** Start by loading a memory snapshot from this migration URI (QEMU -incoming) instead of booting. */
+  /** Wait for a migration (QEMU -incoming, e.g. "defer") instead of booting. */
   incoming?: string;
 }
 
@@ -76,6 +121,17 @@ export function kernelCommandLine(accel: Accel, extra: string[]): string {
   return [...args, ...extra].join(" ");
 }
 
+/** A value inside a QEMU option list (key=value,...): commas are doubled. */
+export function optionValue(value: string): string {
+  return value.replace(/,/g, ",,");
+}
+
+function memoryBackend(memory: GuestMemory, memMib: number): string {
+  if (memory.kind === "anonymous") return `memory-backend-ram,id=mem,size=${memMib}M`;
+  const share = memory.shared ? "on" : "off";
+  return `memory-backend-file,id=mem,size=${memMib}M,mem-path=${optionValue(memory.path)},share=${share}`;
+}
+
 export function buildQemuArgs(config: MachineConfig): string[] {
   const args = [
     "-nodefaults",
@@ -84,7 +140,7 @@ export function buildQemuArgs(config: MachineConfig): string[] {
     "-display",
     "none",
     "-M",
-    "microvm,pit=on,pic=on,rtc=on,isa-serial=on",
+    "microvm,pit=on,pic=on,rtc=on,isa-serial=on,memory-backend=mem",
     "-accel",
     config.accel,
     "-cpu",
@@ -93,6 +149,8 @@ export function buildQemuArgs(config: MachineConfig): string[] {
     String(config.vcpus),
     "-m",
     `${config.memMib}M`,
+    "-object",
+    memoryBackend(config.memory ?? { kind: "anonymous" }, config.memMib),
     "-global",
     "virtio-mmio.force-legacy=false",
     "-kernel",
@@ -105,7 +163,7 @@ export function buildQemuArgs(config: MachineConfig): string[] {
   config.disks.forEach((disk, index) => {
     const drive = [
       `id=disk${index}`,
-      `file=${disk.path}`,
+      `file=${optionValue(disk.path)}`,
       `format=${disk.format}`,
       "if=none",
       "cache=writeback",
@@ -119,7 +177,7 @@ export function buildQemuArgs(config: MachineConfig): string[] {
       "-device",
       "virtio-serial-device",
       "-chardev",
-      `socket,id=agent,path=${config.agentSocket},server=on,wait=off`,
+      `socket,id=agent,path=${optionValue(config.agentSocket)},server=on,wait=off`,
       "-device",
       `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`,
     );
@@ -127,9 +185,15 @@ export function buildQemuArgs(config: MachineConfig): string[] {
   if (config.console === "stdio") {
     args.push("-serial", "stdio");
   } else {
-    args.push("-chardev", `file,id=console,path=${config.console}`, "-serial", "chardev:console");
+    args.push(
+      "-chardev",
+      `file,id=console,path=${optionValue(config.console)}`,
+      "-serial",
+      "chardev:console",
+    );
   }
-  if (config.qmpSocket) args.push("-qmp", `unix:${config.qmpSocket},server=on,wait=off`);
+  if (config.qmpSocket)
+    args.push("-qmp", `unix:${optionValue(config.qmpSocket)},server=on,wait=off`);
   if (config.incoming) args.push("-incoming", config.incoming);
   return args;
 }

@@ -6,7 +6,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import * as tar from "tar";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { packFiles, safeExtract, unsafeEntryReason } from "./archives.js";
+import { EMPTY_TAR, isEmptyTar, packFiles, safeExtract, unsafeEntryReason } from "./archives.js";
 
 /** Entries for a tar built by python3's tarfile module (it writes any name or type we ask for). */
 type Spec =
@@ -331,5 +331,31 @@ describe("packFiles", () => {
     const names: string[] = [];
     await tar.t({ file: out, onReadEntry: (e) => names.push(e.path) });
     expect(names.sort()).toEqual(["./", "./.hidden", "./a/", "./a/b/", "./a/b/c.txt"]);
+  });
+});
+
+describe("empty archives", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "pyro-empty-tar-"));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("EMPTY_TAR is a valid archive with no entries, and isEmptyTar knows it", async () => {
+    const file = path.join(dir, "empty.tar");
+    fs.writeFileSync(file, EMPTY_TAR);
+    const names: string[] = [];
+    await tar.t({ file, onReadEntry: (entry) => names.push(entry.path) });
+    expect(names).toEqual([]);
+    expect(isEmptyTar(file)).toBe(true);
+    fs.writeFileSync(path.join(dir, "zero-length.tar"), "");
+    expect(isEmptyTar(path.join(dir, "zero-length.tar"))).toBe(true);
+  });
+
+  it("isEmptyTar is false for an archive with an entry", async () => {
+    fs.writeFileSync(path.join(dir, "a.txt"), "a\n");
+    const file = path.join(dir, "one.tar");
+    await packFiles(dir, ["a.txt"], file);
+    expect(isEmptyTar(file)).toBe(false);
   });
 });

@@ -82,3 +82,18 @@ export async function safeExtract(
 export async function packFiles(cwd: string, files: string[], output: string): Promise<void> {
   await tar.c({ cwd, file: output, portable: true, follow: false, noDirRecurse: false }, files);
 }
+
+/** A tar archive with no entries: just the two zero blocks that end one. */
+export const EMPTY_TAR = Buffer.alloc(1024);
+
+/** Does the tar archive at `file` hold no entries (its first header block is all zeros)? */
+export function isEmptyTar(file: string): boolean {
+  const fd = fs.openSync(file, "r");
+  try {
+    const header = Buffer.alloc(512);
+    const read = fs.readSync(fd, header, 0, 512, 0);
+    return read === 0 || header.subarray(0, read).every((byte) => byte === 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -3,6 +3,7 @@
  * agent answers": host checks, the environment and runtime disk from the
  * cache (built if missing), the accelerator verdict, the running-VM limit.
  */
+import { trace } from "../util/trace.js";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -14,7 +15,7 @@ import { SETUP_HINT, requireHostTools } from "../host/requirements.js";
 import type { ProgressFn } from "../util/progress.js";
 import { chooseAccel, type AccelDecision } from "../vm/accel.js";
 import { MicroVm } from "../vm/machine.js";
-import { findQemu, type QemuInfo } from "../vm/qemu.js";
+import { findQemu, type GuestMemory, type QemuInfo } from "../vm/qemu.js";
 import { liveRecords, reapOrphans } from "../vm/registry.js";
 import { withLock } from "../util/lock.js";
 import { processAlive } from "../util/procs.js";
@@ -47,6 +48,8 @@ export interface LaunchRequest {
   hostname?: string;
   /** Resume this memory snapshot on the existing `disk` (a fork); a cold boot of that disk if it fails. */
   restoreFrom?: string;
+  /** Keep guest RAM in this file (shared mapping): the VM a warm snapshot is made from. */
+  memoryFile?: string;
 }
 
 export interface Launched {
@@ -57,9 +60,10 @@ export interface Launched {
   boot: { kind: "warm" | "cold"; reason: string | null };
 }
 
-export function requireQemu(): QemuInfo {
+/** QEMU, or an error naming the fix. `hostCache` remembers its version between processes. */
+export function requireQemu(hostCache?: string): QemuInfo {
   requireHostTools(["qemu-system-x86_64", "qemu-img"]);
-  const qemu = findQemu();
+  const qemu = findQemu(hostCache);
   if (!qemu) {
     throw new PyroError(ErrorCodes.HostRequirementMissing, "qemu-system-x86_64 does not run", {
       hint: SETUP_HINT,
@@ -93,7 +97,7 @@ export function bootTimeoutMs(accel: AccelDecision): number {
 export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Promise<Launched> {
   findCatalogEntry(request.environment);
   validateResources(request.vcpus, request.memMib);
-  const qemu = requireQemu();
+  const qemu = requireQemu(ctx.paths.hostCache);
   reapOrphans(ctx.paths.vms);
   // Workspace VMs are counted through their workspace record, reserved by whoever starts them.
   const release = request.workspaceId
@@ -103,8 +107,9 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
     const environment = await ctx.cache.ensure(request.environment, ctx.progress);
     const runtime = await ctx.cache.ensureRuntime(ctx.progress);
     const images = { kernel: environment.kernel, initrd: environment.initramfs };
+    trace("launch: environment verified");
     const accel = await chooseAccel(ctx.paths.hostCache, qemu, images);
-    const boot = (restoreFrom?: string) =>
+    const boot = (restoreFrom?: string, memory?: GuestMemory) =>
       MicroVm.boot({
         vmsDir: ctx.paths.vms,
         qemuBinary: qemu.binary,
@@ -112,6 +117,11 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
         accel: accel.accel,
         vcpus: request.vcpus,
         memMib: request.memMib,
+        memory:
+          memory ??
+          (request.memoryFile
+            ? { kind: "file", path: request.memoryFile, shared: true }
+            : { kind: "anonymous" }),
         bootTimeoutMs: bootTimeoutMs(accel),
         ephemeral: request.ephemeral,
         disk: request.disk,
@@ -120,8 +130,8 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
         hostname: request.hostname,
         progress: ctx.progress,
       });
-    const restored = async (memory: string): Promise<Launched> => ({
-      vm: await boot(memory),
+    const restored = async (from: string, memory?: GuestMemory): Promise<Launched> => ({
+      vm: await boot(from, memory),
       environment,
       accel,
       boot: { kind: "warm", reason: null },
@@ -143,11 +153,16 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
       const state = await warm.state(
         await warm.currentKey(request.environment, request.vcpus, request.memMib, qemu, accel),
       );
+      trace("launch: warm state known");
       if (state.state === "warm") {
         try {
           fs.copyFileSync(state.disk, request.disk);
           fs.chmodSync(request.disk, 0o600);
-          return await restored(state.memory);
+          return await restored(state.deviceState, {
+            kind: "file",
+            path: state.memory,
+            shared: false,
+          });
         } catch (error) {
           // QEMU refused the snapshot (or it broke mid-restore): never fail a create for it.
           fs.rmSync(request.disk, { force: true });

@@ -21,7 +21,7 @@ export async function pruneCaches(
   const workspaces = store.all();
   const inUse = new Set(workspaces.map((w) => w.environment));
   const warm = new WarmSnapshots(paths, cache);
-  const qemu = findQemu();
+  const qemu = findQemu(paths.hostCache);
   const kept: string[] = [];
   const freedWarm = await warm.prune(async (manifest) => {
     let keep: boolean;

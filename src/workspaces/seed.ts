@@ -12,7 +12,8 @@ import path from "node:path";
 import { ErrorCodes, PyroError } from "../errors.js";
 import { packFiles, safeExtract, type SkippedEntry } from "./archives.js";
 
-export type OriginKind = "empty" | "directory" | "git" | "archive";
+/** Where a workspace's seed came from; "repo" is a repository cloned on the host (project source). */
+export type OriginKind = "empty" | "directory" | "git" | "archive" | "repo";
 
 export interface PreparedSeed {
   origin_kind: OriginKind;

@@ -4,10 +4,11 @@
  * process; the VM itself is owned by the workspace's supervisor, reached over
  * its control socket with the agent protocol.
  */
+import { trace } from "../util/trace.js";
 import fs from "node:fs";
 import path from "node:path";
 import { PassThrough } from "node:stream";
-import { ensurePrivateDir, type PyroPaths } from "../config/paths.js";
+import { ensurePrivateDir, writeFileAtomic, type PyroPaths } from "../config/paths.js";
 import type { EnvironmentCache } from "../environments/cache.js";
 import { DEFAULT_ENVIRONMENT, findCatalogEntry } from "../environments/catalog.js";
 import { ErrorCodes, PyroError, isPyroError } from "../errors.js";
@@ -15,9 +16,11 @@ import { AgentClient, DEFAULT_MAX_OUTPUT_BYTES } from "../guest/client.js";
 import type { DirEntry } from "../protocol/messages.js";
 import type { ProgressFn } from "../util/progress.js";
 import { processAlive, processesMentioning } from "../util/procs.js";
-import { safeExtract, type SkippedEntry } from "./archives.js";
+import { EMPTY_TAR, isEmptyTar, safeExtract, type SkippedEntry } from "./archives.js";
 import { diffTrees, readTree, type DiffResult } from "./diff.js";
+import { appendEvent, readEvents, type NewReviewEvent } from "./events.js";
 import { appendJournal, clip, readJournal, type JournalEntry } from "./journal.js";
+import { summarize, type WorkspaceSummary } from "./summary.js";
 import {
   DEFAULT_MEM_MIB,
   DEFAULT_VCPUS,
@@ -88,6 +91,8 @@ export interface CreateWorkspaceOptions {
   vcpuCount?: number;
   memMib?: number;
   ttlSeconds?: number;
+  /** Say the seed came from here instead (e.g. the repository a project source cloned). */
+  origin?: { kind: OriginKind; ref: string };
 }
 
 export interface ExecOptions {
@@ -185,7 +190,8 @@ export class WorkspaceService {
         `ttl must be a positive number of seconds, got ${options.ttlSeconds}`,
       );
     }
-    requireQemu();
+    trace("create: start");
+    requireQemu(this.paths.hostCache);
     this.reapExpired();
     // Everything slow or fallible that needs no VM happens before a slot is taken.
     const seed: PreparedSeed = options.seedPath ? await prepareSeed(options.seedPath) : emptySeed();
@@ -209,8 +215,8 @@ export class WorkspaceService {
           : null,
         network_policy: "off",
         seed: {
-          origin_kind: seed.origin_kind,
-          origin_ref: seed.origin_ref,
+          origin_kind: options.origin?.kind ?? seed.origin_kind,
+          origin_ref: options.origin?.ref ?? seed.origin_ref,
           files: seed.files,
           bytes: seed.bytes,
         },
@@ -222,6 +228,7 @@ export class WorkspaceService {
         baseline_ready: false,
         rootfs_blob: resolved.manifest.artifacts.rootfs.sha256,
       };
+      trace("create: environment ready");
       await reserveSlot(this.launch, `workspace ${name ?? record.id}`, () => {
         if (name !== null) this.assertNameFree(name, record.id);
         this.store.create(record);
@@ -230,13 +237,19 @@ export class WorkspaceService {
       try {
         this.progress(`starting workspace ${name ?? id}`);
         await startSupervisor(this.paths, id, this.store.file(id, "supervisor.log"));
-        await this.withAgent(id, async (agent) => {
-          if (seed.tarFile) {
+        trace("create: supervisor ready");
+        const seedTar = seed.tarFile;
+        if (seedTar) {
+          await this.withAgent(id, async (agent) => {
             this.progress(`seeding ${WORKSPACE_ROOT} from ${seed.origin_ref}`);
-            await agent.tarIn(WORKSPACE_ROOT, fs.createReadStream(seed.tarFile), WORKSPACE_ROOT);
-          }
-          await this.captureBaseline(id, agent);
-        });
+            await agent.tarIn(WORKSPACE_ROOT, fs.createReadStream(seedTar), WORKSPACE_ROOT);
+            await this.captureBaseline(id, agent);
+          });
+        } else {
+          // /workspace starts empty (the environment ships it so): no need to ask the guest.
+          writeFileAtomic(this.store.file(id, "baseline.tar"), EMPTY_TAR);
+        }
+        trace("create: baseline captured");
       } catch (error) {
         await this.destroy(id);
         throw error;
@@ -344,7 +357,7 @@ export class WorkspaceService {
 
   /** Start a workspace's supervisor (and so its VM) under the running limit. */
   private async bringUp(record: WorkspaceRecord): Promise<void> {
-    requireQemu();
+    requireQemu(this.paths.hostCache);
     this.killProcesses(record);
     await this.cache.ensure(record.environment, this.progress);
     await this.cache.ensureRuntime(this.progress);
@@ -374,6 +387,7 @@ export class WorkspaceService {
     this.killProcesses(record);
     fs.rmSync(this.store.file(record.id, "disk.qcow2"), { force: true });
     fs.rmSync(this.store.file(record.id, "journal.jsonl"), { force: true });
+    fs.rmSync(this.store.file(record.id, EVENTS_FILE), { force: true });
     await this.store.update(record.id, (r) => {
       r.exec_sequence = 0;
       r.supervisor_pid = null;
@@ -381,14 +395,17 @@ export class WorkspaceService {
       r.state = "stopped";
     });
     await this.bringUp(record);
-    this.progress(`restoring ${WORKSPACE_ROOT} from ${snapshot}`);
-    await this.withAgent(record.id, (agent) =>
-      agent.tarIn(WORKSPACE_ROOT, fs.createReadStream(source), WORKSPACE_ROOT),
-    );
+    if (!isEmptyTar(source)) {
+      this.progress(`restoring ${WORKSPACE_ROOT} from ${snapshot}`);
+      await this.withAgent(record.id, (agent) =>
+        agent.tarIn(WORKSPACE_ROOT, fs.createReadStream(source), WORKSPACE_ROOT),
+      );
+    }
     const reset = await this.store.update(record.id, (r) => {
       r.busy_pid = null;
       r.last_activity_at = new Date().toISOString();
       r.reset_count = (r.reset_count ?? 0) + 1;
+      r.reset_at = new Date().toISOString();
     });
     return { ...this.payload(reset), restored_from: snapshot };
   }
@@ -406,7 +423,7 @@ export class WorkspaceService {
     const source = this.store.resolve(idOrName);
     const name = options.name === undefined ? null : validateName(options.name);
     if (source.state !== "started" && source.state !== "stopped") throw notStarted(source);
-    requireQemu();
+    requireQemu(this.paths.hostCache);
     const now = new Date().toISOString();
     const record: WorkspaceRecord = {
       ...source,
@@ -544,6 +561,7 @@ export class WorkspaceService {
     } finally {
       fs.rmSync(tmp, { force: true });
     }
+    this.recordEvent(record.id, { kind: "snapshot_create", name });
     await this.touch(record.id);
     const stat = fs.statSync(file);
     return {
@@ -566,6 +584,7 @@ export class WorkspaceService {
       });
     }
     fs.rmSync(this.snapshotFile(record, name));
+    this.recordEvent(record.id, { kind: "snapshot_delete", name });
     return { workspace_id: record.id, name, deleted: true };
   }
 
@@ -802,6 +821,7 @@ export class WorkspaceService {
         ...(mode ? { mode } : {}),
       });
     });
+    this.recordEvent(record.id, { kind: "file_write", path: target, bytes: result.bytes_written });
     await this.touch(record.id);
     return { workspace_id: record.id, path: target, bytes_written: result.bytes_written };
   }
@@ -855,8 +875,33 @@ export class WorkspaceService {
       }
       return plan.map(({ path: p, status }) => ({ path: p, status }));
     });
+    this.recordEvent(record.id, { kind: "patch_apply", files });
     await this.touch(record.id);
     return { workspace_id: record.id, applied: true, files };
+  }
+
+  /**
+   * One review of what happened since the last reset (or create): commands
+   * with their exit codes, files changed against the baseline, and the
+   * writes, patches, exports, syncs and snapshots made.
+   */
+  async summary(idOrName: string): Promise<WorkspaceSummary> {
+    const record = this.store.resolve(idOrName);
+    const diff = record.state === "started" ? await this.diff(record.id) : undefined;
+    return summarize({
+      workspace: { ...this.payload(record), reset_at: record.reset_at ?? null },
+      journal: readJournal(this.store.file(record.id, "journal.jsonl")),
+      events: readEvents(this.store.file(record.id, EVENTS_FILE)),
+      diff,
+    });
+  }
+
+  private recordEvent(id: string, event: NewReviewEvent): void {
+    try {
+      appendEvent(this.store.file(id, EVENTS_FILE), event);
+    } catch {
+      // deleted meanwhile: nothing to review
+    }
   }
 
   async diff(idOrName: string): Promise<{ workspace_id: string } & DiffResult> {
@@ -919,6 +964,7 @@ export class WorkspaceService {
         });
       }
       fs.renameSync(source, destination);
+      this.recordEvent(record.id, { kind: "export", path: target, output: destination, bytes });
       await this.touch(record.id);
       return { workspace_id: record.id, path: target, output: destination, kind, bytes, skipped };
     } finally {
@@ -949,6 +995,12 @@ export class WorkspaceService {
           agent.tarIn(destination, fs.createReadStream(tarFile), WORKSPACE_ROOT),
         );
       }
+      this.recordEvent(record.id, {
+        kind: "sync_push",
+        source: path.resolve(source),
+        destination,
+        files: seed.files,
+      });
       await this.touch(record.id);
       return {
         workspace_id: record.id,
@@ -963,6 +1015,8 @@ export class WorkspaceService {
     }
   }
 }
+
+const EVENTS_FILE = "events.jsonl";
 
 function notStarted(record: WorkspaceRecord): PyroError {
   const label = record.name ?? record.id;

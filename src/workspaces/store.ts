@@ -11,6 +11,7 @@
  * Everything is owner-only. A record is never half-written, and a record that
  * says "running" while its supervisor is dead is reported as failed.
  */
+import type { OriginKind } from "./seed.js";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -41,7 +42,7 @@ export interface WorkspaceRecord {
   expires_at: string | null;
   network_policy: "off";
   seed: {
-    origin_kind: "empty" | "directory" | "git" | "archive";
+    origin_kind: OriginKind;
     origin_ref: string | null;
     files: number;
     bytes: number;
@@ -63,6 +64,8 @@ export interface WorkspaceRecord {
   /** Last sequence number handed to an exec (since the last reset). */
   exec_sequence?: number;
   reset_count?: number;
+  /** When the last reset happened (what summary and the journal cover starts there). */
+  reset_at?: string | null;
   /** A memory snapshot to resume from at the next start (a fork's copy of its parent); used once. */
   restore_from?: string | null;
   /** The workspace this one was forked from. */

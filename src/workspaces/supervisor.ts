@@ -9,6 +9,7 @@
  * No global daemon: when the workspace stops, or its VM dies, the supervisor
  * records why and exits.
  */
+import { trace } from "../util/trace.js";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -44,6 +45,7 @@ export async function runSupervisor(
   report: (ready: SupervisorReady) => void,
 ): Promise<void> {
   const store = new WorkspaceStore(paths);
+  trace("supervisor: start");
   const record = store.readRaw(id);
   if (!record) throw new Error(`workspace ${id} does not exist`);
   let vm: MicroVm;
@@ -68,6 +70,7 @@ export async function runSupervisor(
       },
     );
     vm = launched.vm;
+    trace("supervisor: vm ready");
     if (record.restore_from) fs.rmSync(record.restore_from, { force: true });
     await store.update(id, (r) => {
       r.state = "started";

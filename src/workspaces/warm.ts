@@ -3,8 +3,15 @@
  * root disk), so creating a workspace is a restore instead of a cold boot.
  *
  *   cache/warm/<env>-<vcpus>c-<mem>m/manifest.json  key, checksums, proof
- *   cache/warm/<env>-<vcpus>c-<mem>m/memory.bin      QEMU migration stream
+ *   cache/warm/<env>-<vcpus>c-<mem>m/memory.ram      guest RAM, byte for byte (sparse)
+ *   cache/warm/<env>-<vcpus>c-<mem>m/state.bin       QEMU device state (a migration stream without RAM)
  *   cache/warm/<env>-<vcpus>c-<mem>m/disk.qcow2      root disk at save time (overlay of the rootfs blob)
+ *
+ * A restore maps memory.ram copy-on-write instead of loading it, so it costs
+ * what the guest touches, and untouched pages are shared by every workspace
+ * restored from it. The files are therefore never rewritten in place: a new
+ * snapshot is a new directory renamed over the old one, and VMs still
+ * mapping the old file keep its (unlinked) inode.
  *
  * A snapshot is only used when every part of its key still matches (pyro,
  * guest runtime, environment artifacts, QEMU version, accelerator, resources)
@@ -22,14 +29,18 @@ import {
 } from "../config/paths.js";
 import type { EnvironmentCache } from "../environments/cache.js";
 import { environmentSlug } from "../environments/catalog.js";
-import { fileMatches, sha256File } from "../util/hash.js";
+import { fileMatches, rememberSha256, sha256File } from "../util/hash.js";
 import { withLock } from "../util/lock.js";
 import { removeTree } from "../util/mounts.js";
 import type { AccelDecision } from "../vm/accel.js";
 import type { QemuInfo } from "../vm/qemu.js";
 import { VERSION } from "../version.js";
 
+/** Bumped when the layout of a snapshot changes; older ones are then stale. */
+export const WARM_FORMAT = 2;
+
 export interface WarmKey {
+  format: number;
   pyro_version: string;
   runtime: string;
   environment: string;
@@ -52,11 +63,14 @@ export interface WarmManifest {
   created_at: string;
   prepare_ms: number;
   memory: StoredFile;
+  state: StoredFile;
   disk: StoredFile;
+  /** Bytes the snapshot occupies on disk (memory.ram is sparse). */
+  allocated_bytes: number;
 }
 
 export type WarmState =
-  | { state: "warm"; manifest: WarmManifest; memory: string; disk: string }
+  | { state: "warm"; manifest: WarmManifest; memory: string; deviceState: string; disk: string }
   | { state: "cold"; reason: string }
   | { state: "stale"; reason: string; changed: string[] };
 
@@ -85,6 +99,7 @@ export class WarmSnapshots {
     const resolved = await this.cache.ensure(environment);
     const runtime = await this.cache.ensureRuntime();
     return {
+      format: WARM_FORMAT,
       pyro_version: VERSION,
       runtime: runtime.key,
       environment,
@@ -117,22 +132,23 @@ export class WarmSnapshots {
         reason: `prepared for a different ${changed.map(describeKey).join(", ")}`,
       };
     }
-    const memory = path.join(dir, "memory.bin");
-    const disk = path.join(dir, "disk.qcow2");
+    const files = snapshotFiles(dir);
     for (const [file, stored, what] of [
-      [memory, manifest.memory, "memory snapshot"],
-      [disk, manifest.disk, "disk snapshot"],
+      [files.memory, manifest.memory, "memory snapshot"],
+      [files.deviceState, manifest.state, "device state"],
+      [files.disk, manifest.disk, "disk snapshot"],
     ] as const) {
-      if (!(await fileMatches(file, stored, path.join(dir, "verified.json")))) {
+      if (!(await fileMatches(file, stored, path.join(dir, VERIFIED_MEMO)))) {
         return { state: "stale", changed: [], reason: `the ${what} is missing or damaged` };
       }
     }
-    return { state: "warm", manifest, memory, disk };
+    return { state: "warm", manifest, ...files };
   }
 
   /**
-   * Save a snapshot from `save`, which writes memory.bin and disk.qcow2 into
-   * the directory it is given. Built aside, then renamed into place.
+   * Save a snapshot from `save`, which writes memory.ram, state.bin and
+   * disk.qcow2 (snapshotFiles) into the directory it is given. Built aside,
+   * then renamed into place.
    */
   async store(
     key: WarmKey,
@@ -146,12 +162,15 @@ export class WarmSnapshots {
       const staging = fs.mkdtempSync(path.join(this.root, `.staging-${process.pid}-`));
       try {
         await save(staging);
+        const staged = snapshotFiles(staging);
         const manifest: WarmManifest = {
           key,
           created_at: new Date().toISOString(),
           prepare_ms: Date.now() - started,
-          memory: await describeFile(path.join(staging, "memory.bin")),
-          disk: await describeFile(path.join(staging, "disk.qcow2")),
+          memory: await describeFile(staged.memory),
+          state: await describeFile(staged.deviceState),
+          disk: await describeFile(staged.disk),
+          allocated_bytes: Object.values(staged).reduce((sum, f) => sum + allocatedBytes(f), 0),
         };
         writeFileAtomic(
           path.join(staging, "manifest.json"),
@@ -161,6 +180,12 @@ export class WarmSnapshots {
         if (fs.existsSync(final)) fs.renameSync(final, old);
         fs.renameSync(staging, final);
         await removeTree(old);
+        // Just hashed: spare the first restore hashing a GiB of RAM again.
+        const files = snapshotFiles(final);
+        const memo = path.join(final, VERIFIED_MEMO);
+        rememberSha256(files.memory, manifest.memory.sha256, memo);
+        rememberSha256(files.deviceState, manifest.state.sha256, memo);
+        rememberSha256(files.disk, manifest.disk.sha256, memo);
         return manifest;
       } finally {
         await removeTree(staging);
@@ -168,14 +193,11 @@ export class WarmSnapshots {
     });
   }
 
-  /** Bytes used by warm snapshots. */
+  /** Bytes warm snapshots occupy on disk. */
   diskUsageBytes(): number {
     if (!fs.existsSync(this.root)) return 0;
     let total = 0;
-    for (const entry of fs.readdirSync(this.root)) {
-      const dir = path.join(this.root, entry);
-      for (const file of fs.readdirSync(dir)) total += fs.statSync(path.join(dir, file)).size;
-    }
+    for (const entry of fs.readdirSync(this.root)) total += treeBytes(path.join(this.root, entry));
     return total;
   }
 
@@ -187,20 +209,43 @@ export class WarmSnapshots {
       const dir = path.join(this.root, entry);
       const manifest = readJsonFile<WarmManifest>(path.join(dir, "manifest.json"));
       if (manifest && (await keep(manifest))) continue;
-      for (const file of fs.existsSync(dir) ? fs.readdirSync(dir) : [])
-        freed += fs.statSync(path.join(dir, file)).size;
+      freed += treeBytes(dir);
       await removeTree(dir);
     }
     return freed;
   }
 }
 
+const VERIFIED_MEMO = "verified.json";
+
+/** The files of a snapshot directory. */
+export function snapshotFiles(dir: string): { memory: string; deviceState: string; disk: string } {
+  return {
+    memory: path.join(dir, "memory.ram"),
+    deviceState: path.join(dir, "state.bin"),
+    disk: path.join(dir, "disk.qcow2"),
+  };
+}
+
 async function describeFile(file: string): Promise<StoredFile> {
   return { sha256: await sha256File(file), size: fs.statSync(file).size };
 }
 
+/** Bytes a file occupies on disk (less than its size when sparse). */
+function allocatedBytes(file: string): number {
+  return fs.statSync(file).blocks * 512;
+}
+
+/** Bytes the files of a directory (or a lone file) occupy on disk. */
+function treeBytes(dir: string): number {
+  if (!fs.existsSync(dir)) return 0;
+  if (!fs.statSync(dir).isDirectory()) return allocatedBytes(dir);
+  return fs.readdirSync(dir).reduce((sum, name) => sum + allocatedBytes(path.join(dir, name)), 0);
+}
+
 function describeKey(key: keyof WarmKey): string {
   const names: Record<keyof WarmKey, string> = {
+    format: "snapshot format",
     pyro_version: "pyro version",
     runtime: "guest agent runtime",
     environment: "environment",

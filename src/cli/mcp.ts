@@ -1,0 +1,114 @@
+/** `pyro mcp serve`: the MCP server for chat hosts, over stdio or local HTTP. */
+import { Command, Option } from "commander";
+import { ErrorCodes, PyroError } from "../errors.js";
+import { Pyro } from "../sdk/pyro.js";
+import {
+  DEFAULT_PROFILE,
+  MODES,
+  PROFILES,
+  surfaceFor,
+  type Mode,
+  type Profile,
+} from "../mcp/catalog.js";
+import { ExecJobs } from "../mcp/exec-jobs.js";
+import { act, positiveInt } from "./common.js";
+
+interface ServeOptions {
+  profile?: Profile;
+  mode?: Mode;
+  environment?: string;
+  projectPath?: string;
+  repoUrl?: string;
+  repoRef?: string;
+  http?: boolean;
+  port?: number;
+}
+
+export const DEFAULT_HTTP_PORT = 8765;
+
+export function registerMcpCommands(program: Command): void {
+  const mcp = program.command("mcp").description("the MCP server for chat hosts");
+  mcp
+    .command("serve")
+    .description(
+      "serve pyro's tools over MCP (stdio by default). Started inside a git checkout, new workspaces are seeded from it.",
+    )
+    .addOption(
+      new Option("--profile <profile>", `tool set (default ${DEFAULT_PROFILE})`).choices(PROFILES),
+    )
+    .addOption(
+      new Option("--mode <mode>", "a narrower tool set and instructions for one job").choices(
+        MODES,
+      ),
+    )
+    .option("--environment <env>", "default environment of workspace_create and vm_run")
+    .option("--project-path <path>", "seed new workspaces from this checkout")
+    .option(
+      "--repo-url <url>",
+      "seed new workspaces from a clone of this repository (cloned on the host)",
+    )
+    .option("--repo-ref <ref>", "branch, tag or commit of --repo-url")
+    .option("--http", "serve Streamable HTTP on 127.0.0.1 instead of stdio")
+    .option("--port <n>", `port for --http (default ${DEFAULT_HTTP_PORT}; 0 picks one)`, (v) =>
+      v === "0" ? 0 : positiveInt("--port")(v),
+    )
+    .action((opts: ServeOptions) =>
+      act(false, async () => {
+        if (opts.mode && opts.profile) {
+          throw new PyroError(ErrorCodes.UsageError, "give --profile or --mode, not both", {
+            hint: "a mode is a narrowed tool set of its own",
+          });
+        }
+        if (opts.port !== undefined && !opts.http)
+          throw new PyroError(ErrorCodes.UsageError, "--port needs --http");
+        // stdout is the protocol channel under stdio: progress goes nowhere.
+        const pyro = new Pyro();
+        const project = await pyro.resolveProject({
+          cwd: process.cwd(),
+          ...(opts.projectPath ? { projectPath: opts.projectPath } : {}),
+          ...(opts.repoUrl ? { repoUrl: opts.repoUrl } : {}),
+          ...(opts.repoRef ? { repoRef: opts.repoRef } : {}),
+        });
+        try {
+          const jobs = new ExecJobs();
+          const factory = () =>
+            pyro.createMcpServer({
+              ...(opts.profile ? { profile: opts.profile } : {}),
+              ...(opts.mode ? { mode: opts.mode } : {}),
+              ...(opts.environment ? { environment: opts.environment } : {}),
+              ...(project ? { project } : {}),
+              jobs,
+            });
+          const { serveOverHttp, serveOverStdio } = await import("../mcp/serve.js");
+          const surface = surfaceFor(opts.profile ?? DEFAULT_PROFILE, opts.mode);
+          const pending = surface.pending.map((p) => p.tool);
+          const about =
+            `pyro mcp: ${opts.mode ? `mode ${opts.mode}` : `profile ${surface.profile}`}, ${surface.tools.length} tools` +
+            (pending.length ? ` (not yet available: ${pending.join(", ")})` : "") +
+            (project
+              ? `; seeding from ${project.origin_ref}`
+              : "; no project: workspaces start empty");
+          if (opts.http) {
+            const token = process.env.PYRO_MCP_TOKEN || undefined;
+            const serving = await serveOverHttp(factory, {
+              port: opts.port ?? DEFAULT_HTTP_PORT,
+              ...(token ? { token } : {}),
+            });
+            process.stderr.write(
+              `${about}\nlistening on ${serving.url}${token ? " (bearer token required)" : ""}\n`,
+            );
+            await new Promise<void>((resolve) => {
+              process.once("SIGINT", resolve);
+              process.once("SIGTERM", resolve);
+            });
+            await serving.close();
+          } else {
+            process.stderr.write(`${about}\n`);
+            await serveOverStdio(factory);
+          }
+        } finally {
+          project?.cleanup();
+        }
+      }),
+    );
+}

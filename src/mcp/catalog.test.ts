@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import {
+  MODES,
+  MODE_TOOLS,
+  PENDING,
+  PROFILES,
+  PROFILE_TOOLS,
+  TOOL_NAMES,
+  surfaceFor,
+} from "./catalog.js";
+import { TOOLS } from "./tools.js";
+
+describe("the MCP catalog", () => {
+  it("names the contract's 45 tools, each once", () => {
+    expect(TOOL_NAMES).toHaveLength(45);
+    expect(new Set(TOOL_NAMES).size).toBe(45);
+  });
+
+  it("has profiles that each contain the previous one", () => {
+    expect(PROFILES).toEqual(["vm-run", "workspace-core", "workspace-full"]);
+    for (const tool of PROFILE_TOOLS["vm-run"])
+      expect(PROFILE_TOOLS["workspace-core"]).toContain(tool);
+    expect([...PROFILE_TOOLS["workspace-full"]].sort()).toEqual([...TOOL_NAMES].sort());
+    expect(PROFILE_TOOLS["workspace-core"]).toHaveLength(15);
+  });
+
+  it("gives every mode its own set from the contract", () => {
+    expect(MODES).toEqual(["repro-fix", "inspect", "cold-start", "review-eval"]);
+    expect(MODE_TOOLS.inspect).not.toContain("workspace_patch_apply");
+    expect(MODE_TOOLS.inspect).not.toContain("workspace_file_write");
+    expect(MODE_TOOLS["cold-start"]).toContain("service_start");
+    expect(MODE_TOOLS["review-eval"]).toContain("shell_open");
+  });
+
+  it("has a tool spec for every tool that is not pending, and none for pending ones", () => {
+    const specs = TOOLS.map((t) => t.name).sort();
+    expect(specs).toEqual(TOOL_NAMES.filter((t) => PENDING[t] === undefined).sort());
+  });
+
+  it("leaves pending tools out of a surface and says which", () => {
+    const surface = surfaceFor("workspace-core", "cold-start");
+    expect(surface.tools).not.toContain("service_start");
+    expect(surface.pending.map((p) => p.tool)).toContain("service_start");
+    expect(surfaceFor("workspace-full", undefined).features.has("snapshots")).toBe(true);
+    expect(surfaceFor("workspace-core", undefined).features.has("snapshots")).toBe(false);
+  });
+});

@@ -1,0 +1,192 @@
+/**
+ * Which MCP tools exist, and which a server shows: the contract's exact tool
+ * names, its three profiles and its four modes, as data. A mode is a
+ * narrowed profile of its own: it picks its tool set exactly.
+ *
+ * Tools whose feature has not landed yet are listed in PENDING with that
+ * feature; a server leaves them out until it has, and says so.
+ */
+export const TOOL_NAMES = [
+  "vm_run",
+  "vm_list_environments",
+  "vm_create",
+  "vm_start",
+  "vm_exec",
+  "vm_stop",
+  "vm_delete",
+  "vm_status",
+  "vm_network_info",
+  "vm_reap_expired",
+  "workspace_create",
+  "workspace_list",
+  "workspace_update",
+  "workspace_status",
+  "workspace_logs",
+  "workspace_delete",
+  "workspace_stop",
+  "workspace_start",
+  "workspace_fork",
+  "workspace_sync_push",
+  "workspace_exec",
+  "workspace_file_list",
+  "workspace_file_read",
+  "workspace_file_write",
+  "workspace_patch_apply",
+  "workspace_export",
+  "workspace_diff",
+  "workspace_reset",
+  "workspace_summary",
+  "workspace_disk_export",
+  "workspace_disk_list",
+  "workspace_disk_read",
+  "snapshot_create",
+  "snapshot_list",
+  "snapshot_delete",
+  "shell_open",
+  "shell_read",
+  "shell_write",
+  "shell_signal",
+  "shell_close",
+  "service_start",
+  "service_list",
+  "service_status",
+  "service_logs",
+  "service_stop",
+] as const;
+
+export type ToolName = (typeof TOOL_NAMES)[number];
+
+export const PROFILES = ["vm-run", "workspace-core", "workspace-full"] as const;
+export type Profile = (typeof PROFILES)[number];
+export const DEFAULT_PROFILE: Profile = "workspace-core";
+
+export const MODES = ["repro-fix", "inspect", "cold-start", "review-eval"] as const;
+export type Mode = (typeof MODES)[number];
+
+const VM_RUN: ToolName[] = ["vm_run", "vm_list_environments"];
+
+const WORKSPACE_CORE: ToolName[] = [
+  ...VM_RUN,
+  "workspace_create",
+  "workspace_list",
+  "workspace_status",
+  "workspace_exec",
+  "workspace_file_list",
+  "workspace_file_read",
+  "workspace_file_write",
+  "workspace_patch_apply",
+  "workspace_diff",
+  "workspace_export",
+  "workspace_reset",
+  "workspace_summary",
+  "workspace_delete",
+];
+
+export const PROFILE_TOOLS: Record<Profile, readonly ToolName[]> = {
+  "vm-run": VM_RUN,
+  "workspace-core": WORKSPACE_CORE,
+  "workspace-full": TOOL_NAMES,
+};
+
+export const MODE_TOOLS: Record<Mode, readonly ToolName[]> = {
+  "repro-fix": [
+    "workspace_create",
+    "workspace_list",
+    "workspace_update",
+    "workspace_exec",
+    "workspace_file_read",
+    "workspace_file_write",
+    "workspace_file_list",
+    "workspace_patch_apply",
+    "workspace_diff",
+    "workspace_export",
+    "workspace_reset",
+    "workspace_summary",
+    "workspace_delete",
+  ],
+  inspect: [
+    "workspace_create",
+    "workspace_file_list",
+    "workspace_file_read",
+    "workspace_exec",
+    "workspace_export",
+    "workspace_summary",
+    "workspace_delete",
+  ],
+  "cold-start": [
+    "workspace_create",
+    "workspace_exec",
+    "service_start",
+    "service_status",
+    "service_logs",
+    "service_stop",
+    "workspace_file_read",
+    "workspace_export",
+    "workspace_summary",
+    "workspace_delete",
+  ],
+  "review-eval": [
+    "workspace_create",
+    "snapshot_create",
+    "snapshot_list",
+    "shell_open",
+    "shell_read",
+    "shell_write",
+    "shell_close",
+    "workspace_exec",
+    "workspace_summary",
+    "workspace_export",
+    "workspace_reset",
+    "workspace_delete",
+  ],
+};
+
+/** Tools of the contract whose feature has not landed yet, and that feature. */
+export const PENDING: Partial<Record<ToolName, string>> = {
+  vm_network_info: "network policies",
+  workspace_disk_export: "disk tools",
+  workspace_disk_list: "disk tools",
+  workspace_disk_read: "disk tools",
+  shell_open: "shells",
+  shell_read: "shells",
+  shell_write: "shells",
+  shell_signal: "shells",
+  shell_close: "shells",
+  service_start: "services",
+  service_list: "services",
+  service_status: "services",
+  service_logs: "services",
+  service_stop: "services",
+};
+
+/** Optional capabilities whose parameters appear in tool schemas only where the surface includes them. */
+export type Feature = "lifecycle" | "snapshots" | "network" | "secrets";
+
+export interface Surface {
+  profile: Profile;
+  mode: Mode | undefined;
+  /** The contract's tool set for this profile or mode. */
+  contractTools: readonly ToolName[];
+  /** What the server registers: the contract set without pending tools. */
+  tools: ToolName[];
+  /** Contract tools left out because their feature has not landed. */
+  pending: { tool: ToolName; feature: string }[];
+  features: Set<Feature>;
+}
+
+/** The tool surface of a profile, or of a mode (which then decides alone). */
+export function surfaceFor(profile: Profile, mode: Mode | undefined): Surface {
+  const contractTools = mode ? MODE_TOOLS[mode] : PROFILE_TOOLS[profile];
+  const tools = contractTools.filter((tool) => PENDING[tool] === undefined);
+  const pending = contractTools.flatMap((tool) => {
+    const feature = PENDING[tool];
+    return feature === undefined ? [] : [{ tool, feature }];
+  });
+  const features = new Set<Feature>();
+  if (!mode && profile === "workspace-full") {
+    features.add("lifecycle");
+    features.add("snapshots");
+  }
+  if (mode === "review-eval") features.add("snapshots");
+  return { profile, mode, contractTools, tools, pending, features };
+}

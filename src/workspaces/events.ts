@@ -1,0 +1,45 @@
+/**
+ * Review events of a workspace: what changed it besides commands (which are
+ * in the journal): file writes, patches, exports, syncs, snapshots. One JSON
+ * record a line, appended as each happens; a reset starts them over. A torn
+ * last line (a killed writer) is skipped when reading.
+ */
+import fs from "node:fs";
+
+export type ReviewEvent =
+  | { kind: "file_write"; at: string; path: string; bytes: number }
+  | { kind: "patch_apply"; at: string; files: { path: string; status: string }[] }
+  | { kind: "export"; at: string; path: string; output: string; bytes: number }
+  | { kind: "sync_push"; at: string; source: string; destination: string; files: number }
+  | { kind: "snapshot_create" | "snapshot_delete"; at: string; name: string };
+
+/** An event as recorded: its kind and fields, stamped with the time. */
+export type NewReviewEvent = ReviewEvent extends infer E
+  ? E extends ReviewEvent
+    ? Omit<E, "at">
+    : never
+  : never;
+
+export function appendEvent(file: string, event: NewReviewEvent): void {
+  const stamped = { ...event, at: new Date().toISOString() };
+  fs.appendFileSync(file, `${JSON.stringify(stamped)}\n`, { mode: 0o600 });
+}
+
+export function readEvents(file: string): ReviewEvent[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch {
+    return [];
+  }
+  const events: ReviewEvent[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      events.push(JSON.parse(line) as ReviewEvent);
+    } catch {
+      // a line torn by a killed writer
+    }
+  }
+  return events;
+}

@@ -1,0 +1,228 @@
+/**
+ * The MCP server as a chat host sees it: the official MCP client, over
+ * stdio, against the built CLI (`pyro mcp serve`), with real guests.
+ */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Client } from "@modelcontextprotocol/client";
+import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  MODES,
+  MODE_TOOLS,
+  PENDING,
+  PROFILES,
+  PROFILE_TOOLS,
+  type ToolName,
+} from "../src/mcp/catalog.js";
+import { CLI, runCli } from "./helpers.js";
+
+const clients: Client[] = [];
+const cleanups: (() => void)[] = [];
+afterEach(async () => {
+  for (const client of clients.splice(0)) await client.close().catch(() => {});
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+});
+
+async function connect(args: string[], cwd = os.tmpdir()): Promise<Client> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, "mcp", "serve", ...args],
+    cwd,
+    env: { ...(process.env as Record<string, string>) },
+    stderr: "ignore",
+  });
+  const client = new Client({ name: "pyro-test", version: "1.0.0" });
+  await client.connect(transport);
+  clients.push(client);
+  return client;
+}
+
+type Structured = Record<string, unknown>;
+
+async function call(
+  client: Client,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<{ error: boolean; text: string; data: Structured }> {
+  const result = await client.callTool({ name, arguments: args }, { timeout: 300_000 });
+  const content = result.content as { type: string; text?: string }[];
+  return {
+    error: result.isError === true,
+    text: content.map((c) => c.text ?? "").join("\n"),
+    data: (result.structuredContent ?? {}) as Structured,
+  };
+}
+
+function implemented(tools: readonly ToolName[]): string[] {
+  return tools.filter((t) => PENDING[t] === undefined).sort();
+}
+
+/** A git checkout with a failing test, as a project to seed from. */
+function project(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pyro-mcp-project-"));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, "calc.sh"), "add() { echo $(( $1 - $2 )); }\n");
+  fs.writeFileSync(
+    path.join(dir, "test.sh"),
+    '. ./calc.sh\n[ "$(add 2 3)" = 5 ] && echo PASS || { echo FAIL; exit 1; }\n',
+  );
+  fs.writeFileSync(path.join(dir, ".gitignore"), "secret.txt\n");
+  fs.writeFileSync(path.join(dir, "secret.txt"), "do not seed\n");
+  const git = (...args: string[]) => execFileSync("git", ["-C", dir, ...args], { stdio: "ignore" });
+  git("init", "-q");
+  git("add", ".");
+  git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "init");
+  return dir;
+}
+
+describe("pyro mcp serve", () => {
+  it("lists exactly the contract's tools for every profile and mode, with schemas and annotations", async () => {
+    const surfaces: [string[], readonly ToolName[]][] = [
+      ...PROFILES.map((p): [string[], readonly ToolName[]] => [["--profile", p], PROFILE_TOOLS[p]]),
+      ...MODES.map((m): [string[], readonly ToolName[]] => [["--mode", m], MODE_TOOLS[m]]),
+      [[], PROFILE_TOOLS["workspace-core"]],
+    ];
+    for (const [args, expected] of surfaces) {
+      const client = await connect(args);
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name).sort(), args.join(" ")).toEqual(implemented(expected));
+      for (const tool of tools) {
+        expect(tool.description?.length, tool.name).toBeGreaterThan(40);
+        expect(tool.outputSchema, tool.name).toBeDefined();
+        expect(tool.annotations?.readOnlyHint, tool.name).toBeTypeOf("boolean");
+        expect(tool.annotations?.destructiveHint, tool.name).toBeTypeOf("boolean");
+      }
+      expect(client.getInstructions()?.length).toBeGreaterThan(100);
+      await client.close();
+    }
+  });
+
+  it("leaves parameters of features outside the surface out of the schemas", async () => {
+    const core = await connect([]);
+    const coreTools = (await core.listTools()).tools;
+    const schemaOf = (tools: typeof coreTools, name: string) =>
+      Object.keys(
+        (tools.find((t) => t.name === name)?.inputSchema.properties ?? {}) as Record<
+          string,
+          unknown
+        >,
+      );
+    expect(schemaOf(coreTools, "workspace_reset")).not.toContain("snapshot");
+    expect(schemaOf(coreTools, "workspace_create")).not.toContain("ttl_seconds");
+    const full = await connect(["--profile", "workspace-full"]);
+    const fullTools = (await full.listTools()).tools;
+    expect(schemaOf(fullTools, "workspace_reset")).toContain("snapshot");
+    expect(schemaOf(fullTools, "workspace_create")).toContain("ttl_seconds");
+  });
+
+  it("answers bad ids and bad arguments with tool errors that name the fix", async () => {
+    const client = await connect([]);
+    const unknown = await call(client, "workspace_status", { workspace_id: "ws_000000000000" });
+    expect(unknown.error).toBe(true);
+    expect(unknown.text).toMatch(/workspace_not_found/);
+    expect(unknown.text).toMatch(
+      /fix: (use one of the known workspaces|there are no workspaces: call workspace_create)/,
+    );
+    const missing = await call(client, "workspace_exec", { command: "true" });
+    expect(missing.error).toBe(true);
+    expect(missing.text).toMatch(/workspace_id/);
+    const traversal = await call(client, "workspace_file_read", {
+      workspace_id: "ws_000000000000",
+      path: "../etc/passwd",
+    });
+    expect(traversal.error).toBe(true);
+  });
+
+  it("refuses --profile with --mode (usage error)", async () => {
+    const result = await runCli(["mcp", "serve", "--profile", "vm-run", "--mode", "inspect"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/not both/);
+  });
+
+  it("runs a repro-fix loop through MCP tool calls on a real guest, seeded from the project", async () => {
+    const dir = project();
+    const client = await connect(["--mode", "repro-fix"], dir);
+    const tools = (await client.listTools()).tools;
+    expect(tools.find((t) => t.name === "workspace_create")?.description).toContain(dir);
+
+    const created = await call(client, "workspace_create", { name: "mcp-repro" });
+    expect(created.error, created.text).toBe(false);
+    const id = created.data.id as string;
+    cleanups.push(() => void runCli(["workspace", "delete", id]));
+    expect(created.data).toMatchObject({ state: "started", origin_kind: "git", origin_ref: dir });
+
+    const listing = await call(client, "workspace_file_list", { workspace_id: id });
+    const names = (listing.data.entries as { path: string }[]).map((e) => path.basename(e.path));
+    expect(names).toEqual(expect.arrayContaining(["calc.sh", "test.sh", ".gitignore"]));
+    expect(names).not.toContain("secret.txt");
+    expect(names).not.toContain(".git");
+
+    // The failing test is a result, not an error.
+    const red = await call(client, "workspace_exec", { workspace_id: id, command: "sh test.sh" });
+    expect(red.error).toBe(false);
+    expect(red.data).toMatchObject({ status: "completed", exit_code: 1, stdout: "FAIL\n" });
+
+    const file = await call(client, "workspace_file_read", { workspace_id: id, path: "calc.sh" });
+    expect(file.data.content).toContain("$1 - $2");
+    const badPatch = await call(client, "workspace_patch_apply", {
+      workspace_id: id,
+      patch: "--- a/calc.sh\n+++ b/calc.sh\n@@ -1 +1 @@\n-nothing like this\n+x\n",
+    });
+    expect(badPatch.error).toBe(true);
+    expect(badPatch.text).toMatch(/fix: read the file/);
+    const patched = await call(client, "workspace_patch_apply", {
+      workspace_id: id,
+      patch:
+        "--- a/calc.sh\n+++ b/calc.sh\n@@ -1 +1 @@\n-add() { echo $(( $1 - $2 )); }\n+add() { echo $(( $1 + $2 )); }\n",
+    });
+    expect(patched.error, patched.text).toBe(false);
+    const green = await call(client, "workspace_exec", { workspace_id: id, command: "sh test.sh" });
+    expect(green.data).toMatchObject({ exit_code: 0, stdout: "PASS\n" });
+
+    const diff = await call(client, "workspace_diff", { workspace_id: id });
+    expect(diff.data.changed).toBe(true);
+    expect(diff.text).toContain("+add() { echo $(( $1 + $2 )); }");
+
+    const summary = await call(client, "workspace_summary", { workspace_id: id });
+    expect(summary.data).toMatchObject({
+      commands: { total: 2, failed: 1 },
+      origin_kind: "git",
+    });
+    expect((summary.data.patches as unknown[]).length).toBe(1);
+    expect(summary.text).toContain("modified calc.sh");
+
+    // A command longer than the call's wait comes back as a handle; nothing is lost.
+    const slow = await call(client, "workspace_exec", {
+      workspace_id: id,
+      command: "echo started; sleep 3; echo finished",
+      wait_seconds: 0.5,
+    });
+    expect(slow.data).toMatchObject({ status: "running" });
+    const commandId = slow.data.command_id as string;
+    const done = await call(client, "workspace_exec", {
+      workspace_id: id,
+      command_id: commandId,
+      wait_seconds: 30,
+    });
+    expect(done.data).toMatchObject({
+      status: "completed",
+      command_id: commandId,
+      exit_code: 0,
+      stdout: "started\nfinished\n",
+    });
+
+    // Reset: /workspace back at the baseline, journal over.
+    const reset = await call(client, "workspace_reset", { workspace_id: id });
+    expect(reset.error, reset.text).toBe(false);
+    const again = await call(client, "workspace_exec", { workspace_id: id, command: "sh test.sh" });
+    expect(again.data).toMatchObject({ exit_code: 1, sequence: 1 });
+
+    const deleted = await call(client, "workspace_delete", { workspace_id: id });
+    expect(deleted.data).toMatchObject({ deleted: true });
+    const listed = await call(client, "workspace_list", {});
+    expect((listed.data.workspaces as { id: string }[]).map((w) => w.id)).not.toContain(id);
+  });
+});
