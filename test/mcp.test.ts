@@ -142,6 +142,40 @@ describe("pyro mcp serve", () => {
     expect(result.stderr).toMatch(/not both/);
   });
 
+  it("seeds from a repository it clones on the host (--repo-url, --repo-ref)", async () => {
+    const repo = project();
+    const first = execFileSync("git", ["-C", repo, "rev-parse", "HEAD"], {
+      encoding: "utf8",
+    }).trim();
+    fs.writeFileSync(path.join(repo, "later.txt"), "added after the pinned commit\n");
+    execFileSync("git", ["-C", repo, "add", "."]);
+    execFileSync("git", [
+      "-C",
+      repo,
+      "-c",
+      "user.email=t@example.com",
+      "-c",
+      "user.name=t",
+      "commit",
+      "-qm",
+      "later",
+    ]);
+    const client = await connect(["--repo-url", repo, "--repo-ref", first]);
+    const created = await call(client, "workspace_create", {});
+    expect(created.error, created.text).toBe(false);
+    const id = created.data.id as string;
+    cleanups.push(() => void runCli(["workspace", "delete", id]));
+    expect(created.data).toMatchObject({ origin_kind: "repo", origin_ref: `${repo}#${first}` });
+    const ls = await call(client, "workspace_exec", { workspace_id: id, command: "ls -A" });
+    expect(ls.data.stdout).toBe(".gitignore\ncalc.sh\ntest.sh\n");
+    const empty = await call(client, "workspace_create", { empty: true });
+    cleanups.push(() => void runCli(["workspace", "delete", empty.data.id as string]));
+    expect(empty.data).toMatchObject({ origin_kind: "empty" });
+    const bad = await runCli(["mcp", "serve", "--repo-url", path.join(repo, "missing")]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/could not clone/);
+  });
+
   it("runs a repro-fix loop through MCP tool calls on a real guest, seeded from the project", async () => {
     const dir = project();
     const client = await connect(["--mode", "repro-fix"], dir);
