@@ -89,6 +89,11 @@ export function clipForModel(
   };
 }
 
+/** A workspace payload with its one-line description as the text copy. */
+function workspaceReport(ws: Workspace, verb = ""): ToolOutput {
+  return json(ws, `${verb}${describeWorkspace(ws)}`);
+}
+
 function describeWorkspace(ws: Workspace): string {
   const label = ws.name ? `${ws.id} (${ws.name})` : ws.id;
   const seed =
@@ -238,7 +243,7 @@ async function createWorkspace(args: Record<string, unknown>, ctx: ToolContext, 
         ? { ttlSeconds: 600 }
         : {}),
   });
-  return json(created, `created ${describeWorkspace(created)}`);
+  return workspaceReport(created, "created ");
 }
 
 async function startExec(ctx: ToolContext, args: Record<string, unknown>): Promise<ToolOutput> {
@@ -405,10 +410,8 @@ export const TOOLS: ToolSpec[] = [
     input: () => z.object({ vm_id: workspaceId }),
     output: workspaceOutput,
     annotations: { ...CHANGES_WORKSPACE, idempotentHint: true },
-    run: async (args, ctx) => {
-      const ws = await ctx.pyro.workspaces.start(args.vm_id as string);
-      return json(ws, describeWorkspace(ws));
-    },
+    run: async (args, ctx) =>
+      workspaceReport(await ctx.pyro.workspaces.start(args.vm_id as string)),
   },
   {
     name: "vm_exec",
@@ -427,10 +430,7 @@ export const TOOLS: ToolSpec[] = [
     input: () => z.object({ vm_id: workspaceId }),
     output: workspaceOutput,
     annotations: { ...CHANGES_WORKSPACE, idempotentHint: true },
-    run: async (args, ctx) => {
-      const ws = await ctx.pyro.workspaces.stop(args.vm_id as string);
-      return json(ws, describeWorkspace(ws));
-    },
+    run: async (args, ctx) => workspaceReport(await ctx.pyro.workspaces.stop(args.vm_id as string)),
   },
   {
     name: "vm_delete",
@@ -449,10 +449,7 @@ export const TOOLS: ToolSpec[] = [
     input: () => z.object({ vm_id: workspaceId }),
     output: workspaceOutput,
     annotations: READ_ONLY,
-    run: async (args, ctx) => {
-      const ws = ctx.pyro.workspaces.status(args.vm_id as string);
-      return json(ws, describeWorkspace(ws));
-    },
+    run: async (args, ctx) => workspaceReport(ctx.pyro.workspaces.status(args.vm_id as string)),
   },
   {
     name: "vm_reap_expired",
@@ -513,7 +510,7 @@ export const TOOLS: ToolSpec[] = [
         ...(args.labels !== undefined ? { labels: args.labels as Record<string, string> } : {}),
         ...(args.clear_labels !== undefined ? { clearLabels: args.clear_labels as string[] } : {}),
       });
-      return json(ws, describeWorkspace(ws));
+      return workspaceReport(ws);
     },
   },
   {
@@ -524,10 +521,8 @@ export const TOOLS: ToolSpec[] = [
     input: () => z.object({ workspace_id: workspaceId }),
     output: workspaceOutput,
     annotations: READ_ONLY,
-    run: async (args, ctx) => {
-      const ws = ctx.pyro.workspaces.status(args.workspace_id as string);
-      return json(ws, describeWorkspace(ws));
-    },
+    run: async (args, ctx) =>
+      workspaceReport(ctx.pyro.workspaces.status(args.workspace_id as string)),
   },
   {
     name: "workspace_logs",
@@ -569,10 +564,8 @@ export const TOOLS: ToolSpec[] = [
     input: () => z.object({ workspace_id: workspaceId }),
     output: workspaceOutput,
     annotations: { ...CHANGES_WORKSPACE, idempotentHint: true },
-    run: async (args, ctx) => {
-      const ws = await ctx.pyro.workspaces.stop(args.workspace_id as string);
-      return json(ws, describeWorkspace(ws));
-    },
+    run: async (args, ctx) =>
+      workspaceReport(await ctx.pyro.workspaces.stop(args.workspace_id as string)),
   },
   {
     name: "workspace_start",
@@ -582,10 +575,8 @@ export const TOOLS: ToolSpec[] = [
     input: () => z.object({ workspace_id: workspaceId }),
     output: workspaceOutput,
     annotations: { ...CHANGES_WORKSPACE, idempotentHint: true },
-    run: async (args, ctx) => {
-      const ws = await ctx.pyro.workspaces.start(args.workspace_id as string);
-      return json(ws, describeWorkspace(ws));
-    },
+    run: async (args, ctx) =>
+      workspaceReport(await ctx.pyro.workspaces.start(args.workspace_id as string)),
   },
   {
     name: "workspace_fork",
@@ -599,7 +590,7 @@ export const TOOLS: ToolSpec[] = [
       const ws = await ctx.pyro.workspaces.fork(args.workspace_id as string, {
         ...(args.name !== undefined ? { name: args.name as string } : {}),
       });
-      return json(ws, `forked into ${describeWorkspace(ws)}`);
+      return workspaceReport(ws, "forked into ");
     },
   },
   {

@@ -4,7 +4,7 @@
  * record a line, appended as each happens; a reset starts them over. A torn
  * last line (a killed writer) is skipped when reading.
  */
-import fs from "node:fs";
+import { appendJsonLine, readJsonLines } from "../util/jsonl.js";
 
 export type ReviewEvent =
   | { kind: "file_write"; at: string; path: string; bytes: number }
@@ -21,25 +21,9 @@ export type NewReviewEvent = ReviewEvent extends infer E
   : never;
 
 export function appendEvent(file: string, event: NewReviewEvent): void {
-  const stamped = { ...event, at: new Date().toISOString() };
-  fs.appendFileSync(file, `${JSON.stringify(stamped)}\n`, { mode: 0o600 });
+  appendJsonLine(file, { ...event, at: new Date().toISOString() });
 }
 
 export function readEvents(file: string): ReviewEvent[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch {
-    return [];
-  }
-  const events: ReviewEvent[] = [];
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      events.push(JSON.parse(line) as ReviewEvent);
-    } catch {
-      // a line torn by a killed writer
-    }
-  }
-  return events;
+  return readJsonLines<ReviewEvent>(file);
 }

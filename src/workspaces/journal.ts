@@ -3,7 +3,7 @@
  * a command finishes. Outputs are kept bounded (they are also in the exec
  * result); a torn last line (a killed writer) is skipped when reading.
  */
-import fs from "node:fs";
+import { appendJsonLine, readJsonLines } from "../util/jsonl.js";
 import type { OutputEncoding } from "./output.js";
 
 export const JOURNAL_OUTPUT_LIMIT = 64 * 1024;
@@ -25,26 +25,11 @@ export interface JournalEntry {
 }
 
 export function appendJournal(file: string, entry: JournalEntry): void {
-  fs.appendFileSync(file, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+  appendJsonLine(file, entry);
 }
 
 export function readJournal(file: string): JournalEntry[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch {
-    return [];
-  }
-  const entries: JournalEntry[] = [];
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      entries.push(JSON.parse(line) as JournalEntry);
-    } catch {
-      // a line torn by a killed writer
-    }
-  }
-  return entries.sort((a, b) => a.sequence - b.sequence);
+  return readJsonLines<JournalEntry>(file).sort((a, b) => a.sequence - b.sequence);
 }
 
 /** Cut a string to the journal's limit (by characters of its encoded form). */

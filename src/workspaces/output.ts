@@ -39,21 +39,24 @@ export function prepareCommand(
   }
 }
 
-/** The output part of a command result payload, shared by `run` and `workspace exec`. */
-export function outputFields(output: {
-  stdout: Buffer;
-  stderr: Buffer;
-  timed_out: boolean;
-  stdout_truncated: boolean;
-  stderr_truncated: boolean;
-}): {
+/** The output fields of a command result payload, shared by `run` and `workspace exec`. */
+export interface CommandOutputFields {
   stdout: string;
   stderr: string;
   stdout_encoding: OutputEncoding;
   stderr_encoding: OutputEncoding;
   timed_out: boolean;
   truncated: boolean;
-} {
+}
+
+/** Those fields from a command's raw output (text, or base64 when not UTF-8). */
+export function outputFields(output: {
+  stdout: Buffer;
+  stderr: Buffer;
+  timed_out: boolean;
+  stdout_truncated: boolean;
+  stderr_truncated: boolean;
+}): CommandOutputFields {
   const stdout = encodeOutput(output.stdout);
   const stderr = encodeOutput(output.stderr);
   return {

@@ -8,7 +8,7 @@ import {
   DEFAULT_EXEC_TIMEOUT_SECONDS,
   outputFields,
   prepareCommand,
-  type OutputEncoding,
+  type CommandOutputFields,
 } from "./output.js";
 import { DEFAULT_MEM_MIB, DEFAULT_VCPUS, launchVm, type LaunchContext } from "./launch.js";
 
@@ -27,17 +27,11 @@ export interface RunOptions {
   onStderr?: (bytes: Buffer) => void;
 }
 
-export interface RunResult {
+export interface RunResult extends CommandOutputFields {
   environment: string;
   command: string[];
   exit_code: number;
   signal: string | null;
-  stdout: string;
-  stderr: string;
-  stdout_encoding: OutputEncoding;
-  stderr_encoding: OutputEncoding;
-  timed_out: boolean;
-  truncated: boolean;
   stdout_truncated: boolean;
   stderr_truncated: boolean;
   duration_ms: number;

@@ -29,7 +29,13 @@ import {
   validateResources,
   type LaunchContext,
 } from "./launch.js";
-import { encodeOutput, outputFields, prepareCommand, type OutputEncoding } from "./output.js";
+import {
+  encodeOutput,
+  outputFields,
+  prepareCommand,
+  type CommandOutputFields,
+  type OutputEncoding,
+} from "./output.js";
 import { planPatch, workspacePath, type PatchFileChange } from "./patch.js";
 import { emptySeed, prepareSeed, type OriginKind, type PreparedSeed } from "./seed.js";
 import { startSupervisor } from "./supervisor-process.js";
@@ -101,18 +107,12 @@ export interface ExecOptions {
   onStderr?: (bytes: Buffer) => void;
 }
 
-export interface WorkspaceExecResult {
+export interface WorkspaceExecResult extends CommandOutputFields {
   workspace_id: string;
   sequence: number;
   command: string;
   cwd: string;
   exit_code: number;
-  stdout: string;
-  stderr: string;
-  stdout_encoding: OutputEncoding;
-  stderr_encoding: OutputEncoding;
-  timed_out: boolean;
-  truncated: boolean;
   duration_ms: number;
 }
 
