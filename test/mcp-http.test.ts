@@ -5,7 +5,9 @@
  * checks.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import os from "node:os";
 import path from "node:path";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLI, ROOT } from "./helpers.js";
 
@@ -16,7 +18,9 @@ afterEach(() => {
 
 /** Start `pyro mcp serve --http --port 0` and return the URL it prints. */
 async function serve(env: NodeJS.ProcessEnv = {}): Promise<string> {
+  // Outside any git checkout: new workspaces start empty, not seeded from this repository.
   const child = spawn(process.execPath, [CLI, "mcp", "serve", "--http", "--port", "0"], {
+    cwd: os.tmpdir(),
     env: { ...process.env, ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -100,5 +104,34 @@ describe("pyro mcp serve --http", () => {
       origin: "http://evil.example",
     });
     expect(rebinding.status).toBe(403);
+  });
+
+  it("serves tool calls on a real guest to the official client, with the bearer token", async () => {
+    const url = await serve({ PYRO_MCP_TOKEN: "s3cret-token" });
+    const client = new Client({ name: "pyro-http-test", version: "1.0.0" });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(url), {
+        requestInit: { headers: { authorization: "Bearer s3cret-token" } },
+      }),
+    );
+    try {
+      const call = async (name: string, args: Record<string, unknown>) => {
+        const result = await client.callTool({ name, arguments: args }, { timeout: 300_000 });
+        expect(result.isError, JSON.stringify(result.content)).not.toBe(true);
+        return result.structuredContent as Record<string, unknown>;
+      };
+      const created = await call("workspace_create", {});
+      const id = created.id as string;
+      expect(created).toMatchObject({ state: "started", origin_kind: "empty" });
+      const ran = await call("workspace_exec", {
+        workspace_id: id,
+        command: "echo hello over http; uname -s; exit 3",
+      });
+      expect(ran).toMatchObject({ status: "completed", exit_code: 3 });
+      expect(ran.stdout).toBe("hello over http\nLinux\n");
+      await call("workspace_delete", { workspace_id: id });
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -21,6 +21,7 @@ import type { ProgressFn } from "../util/progress.js";
 import { findExecutable } from "../util/which.js";
 import { DEBIAN_MIRROR, DEBIAN_SUITE, type CatalogEntry } from "./catalog.js";
 import { BOOT_MODULES, resolveModuleLoadOrder } from "./kernel-modules.js";
+import { tuneRootFilesystem } from "./tuning.js";
 
 export interface PackageVersion {
   name: string;
@@ -61,6 +62,7 @@ export async function buildEnvironment(
     extractKernel(path.join(workDir, "kernel-tree"), progress),
     bootstrapRoot(entry, path.join(workDir, "rootfs-tree"), progress),
   ]);
+  tuneRootFilesystem(rootfsDir);
   progress(`${entry.name}: building the initramfs`);
   const initramfs = path.join(workDir, "initramfs.img");
   await buildInitramfs(kernel.modulesDir, path.join(workDir, "initramfs-tree"), initramfs);

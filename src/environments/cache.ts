@@ -33,6 +33,7 @@ import { buildEnvironment, type PackageVersion } from "./build.js";
 import {
   CATALOG,
   CATALOG_VERSION,
+  RECIPE_REVISION,
   DEBIAN_SUITE,
   environmentSlug,
   findCatalogEntry,
@@ -48,6 +49,8 @@ export interface Artifact {
 export interface EnvironmentManifest {
   name: string;
   version: string;
+  /** RECIPE_REVISION it was built with (absent: revision 1). */
+  recipe?: number;
   debian_suite: string;
   built_at: string;
   build_seconds: number;
@@ -72,6 +75,11 @@ export interface ResolvedRuntime {
 
 export type EnvironmentState = "installed" | "not_installed" | "stale" | "corrupt";
 
+/** Built by this catalog version with this recipe: anything else is rebuilt. */
+export function isCurrent(manifest: EnvironmentManifest): boolean {
+  return manifest.version === CATALOG_VERSION && (manifest.recipe ?? 1) === RECIPE_REVISION;
+}
+
 export class EnvironmentCache {
   constructor(private readonly paths: PyroPaths) {}
 
@@ -87,11 +95,11 @@ export class EnvironmentCache {
     return readJsonFile<EnvironmentManifest>(path.join(this.entryDir(name), "manifest.json"));
   }
 
-  /** installed / not_installed / stale (other catalog version) / corrupt (an artifact is missing or wrong). */
+  /** installed / not_installed / stale (other catalog version or recipe) / corrupt (an artifact is missing or wrong). */
   async state(name: string): Promise<EnvironmentState> {
     const manifest = this.readManifest(name);
     if (!manifest) return "not_installed";
-    if (manifest.version !== CATALOG_VERSION) return "stale";
+    if (!isCurrent(manifest)) return "stale";
     return (await this.verify(name, manifest)) ? "installed" : "corrupt";
   }
 
@@ -126,7 +134,8 @@ export class EnvironmentCache {
         }
         const state = await this.state(name);
         if (state === "corrupt") progress(`${name}: cache entry is corrupt; rebuilding`);
-        if (state === "stale") progress(`${name}: cache entry is from another version; rebuilding`);
+        if (state === "stale")
+          progress(`${name}: cache entry is from another version or recipe; rebuilding`);
         await this.build(entry.name, progress);
         const ready = await this.resolveIfValid(name);
         if (!ready)
@@ -145,7 +154,7 @@ export class EnvironmentCache {
 
   private async resolveIfValid(name: string): Promise<ResolvedEnvironment | undefined> {
     const manifest = this.readManifest(name);
-    if (!manifest || manifest.version !== CATALOG_VERSION) return undefined;
+    if (!manifest || !isCurrent(manifest)) return undefined;
     if (!(await this.verify(name, manifest))) return undefined;
     return {
       name,
@@ -175,6 +184,7 @@ export class EnvironmentCache {
       const manifest: EnvironmentManifest = {
         name,
         version: CATALOG_VERSION,
+        recipe: RECIPE_REVISION,
         debian_suite: DEBIAN_SUITE,
         built_at: new Date().toISOString(),
         build_seconds: Math.round((Date.now() - started) / 100) / 10,
@@ -305,7 +315,7 @@ export class EnvironmentCache {
     for (const entry of CATALOG) {
       const manifest = this.readManifest(entry.name);
       if (!manifest) continue;
-      const stale = manifest.version !== CATALOG_VERSION;
+      const stale = !isCurrent(manifest);
       if (stale || (options.all && !options.inUse?.has(entry.name))) {
         fs.rmSync(this.entryDir(entry.name), { recursive: true, force: true });
         removedEnvironments.push(entry.name);

@@ -65,6 +65,13 @@ export const CATALOG: readonly CatalogEntry[] = [
 
 export const DEFAULT_ENVIRONMENT = "debian:12";
 export const CATALOG_VERSION = VERSION;
+/**
+ * Bumped whenever the way an image is built changes (packages, hooks,
+ * tuning, init scripts) within one catalog version: an entry built from an
+ * older recipe is stale and is rebuilt.
+ * 2: login profiles without spawns (tuning.ts).
+ */
+export const RECIPE_REVISION = 2;
 export const DEBIAN_SUITE = "bookworm";
 export const DEBIAN_MIRROR = process.env.PYRO_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
 
