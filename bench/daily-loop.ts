@@ -14,24 +14,33 @@
  * timed; its status is reported) so the environment is built and the warm
  * snapshot is valid, then one uncounted warm create → exec → delete so the
  * process's own caches settle. Then:
- *   1. cold: with the warm snapshot directory (<cache>/warm/<slug>-1c-1024m)
+ *   1. cold: standby VMs off, with the warm snapshot directory (<cache>/warm/<slug>-1c-1024m)
  *      renamed aside, create → first `exec(id, "true")` result; every sample
  *      must report boot_kind "cold". The directory is renamed back afterwards,
  *      on error, and on SIGINT/SIGTERM; a run that was killed outright leaves
  *      it as `<dir>.bench-hidden-<pid>`, which the next run puts back;
- *   2. warm: the same with the snapshot in place; boot_kind must be "warm";
- *   3. reset: on one warm workspace, `reset(id)` and reset → first exec result;
- *   4. fork: of one running warm workspace, `fork(id)` and fork → first exec
- *      result on the fork (deleted after each sample);
+ *   2. warm: the same with the snapshot in place; boot_kind must be "warm".
+ *      First with standby VMs off (PYRO_STANDBY=0: every create restores its
+ *      own VM), then on (the default: each sample first waits until the
+ *      standby VM is ready, and its create must take it over; the wait is
+ *      reported as the refill time, and the standby's own idle RSS too);
+ *   3. reset: on one warm workspace, `reset(id)` and reset → first exec
+ *      result, standby off and then on, as in (2);
+ *   4. fork (standby off: a fork always restores its own copy): of one
+ *      running warm workspace, `fork(id)` and fork → first exec result on
+ *      the fork (deleted after each sample). The first sample includes the
+ *      one-time cost of the page cache filling with the snapshot RAM file's
+ *      holes, which QEMU reads while migrating the source;
  *   5. idle memory: every workspace of (1) and (2), after ~5 s idle following
  *      its first exec, has the VmRSS of its QEMU and of its supervisor read
  *      from /proc (pids from <data>/workspaces/<id>/workspace.json).
  * A create or reset that comes up the other way (a warm restore falling back
  * to a cold boot) is not counted: it is logged, listed under unexpected_boots,
  * and tried again, up to BENCH_RUNS extra attempts per measurement.
- * Ratios are of medians: warm/cold create → first exec, and reset/warm create
- * and fork/warm create (both → first exec over create → first exec, and the
- * bare calls).
+ * Ratios are of medians: warm/cold create → first exec (restore and standby),
+ * reset/warm create (restore and standby, each against its own kind of
+ * create) and fork/warm create (→ first exec over create → first exec, and
+ * the bare calls).
  *
  * Every workspace this creates carries the label pyro-bench=<pid> and is
  * deleted at the end even on error; SIGINT or SIGTERM deletes them before
@@ -46,6 +55,12 @@ import { environmentSlug } from "../src/environments/catalog.js";
 import { Pyro } from "../src/sdk/pyro.js";
 import { processAlive } from "../src/util/procs.js";
 import { DEFAULT_MEM_MIB, DEFAULT_VCPUS } from "../src/workspaces/launch.js";
+import {
+  liveStandby,
+  spawnStandby,
+  stopStandbys,
+  type StandbySlot,
+} from "../src/workspaces/standby.js";
 import type { WorkspaceRecord } from "../src/workspaces/store.js";
 import {
   deleteLabelledOnSignal,
@@ -69,6 +84,9 @@ const IDLE_MS = 5000;
 const HIDDEN_INFIX = ".bench-hidden-";
 
 type BootKind = "warm" | "cold";
+/** How a warm create or reset gets its VM: a restore of its own, or taking over the standby VM. */
+type WarmPath = "restore" | "standby";
+const STANDBY_NOTE = "took over a standby VM";
 
 interface CreateSample {
   create: number;
@@ -83,7 +101,7 @@ interface CreateSample {
 /** A create or reset that came up the other way (e.g. a warm restore that fell back to cold). */
 interface UnexpectedBoot {
   sample: string;
-  expected: BootKind;
+  expected: BootKind | WarmPath;
   got: BootKind | null;
   note: string | null;
   /** create (or reset) → first exec result of that attempt. */
@@ -183,11 +201,17 @@ async function main(): Promise<void> {
     workspace: { boot_kind: BootKind | null; boot_note: string | null },
     kind: BootKind,
     toFirstExec: number,
+    warmPath?: WarmPath,
   ): boolean => {
-    if (workspace.boot_kind === kind) return true;
+    const tookStandby = workspace.boot_note === STANDBY_NOTE;
+    if (
+      workspace.boot_kind === kind &&
+      (warmPath === undefined || tookStandby === (warmPath === "standby"))
+    )
+      return true;
     unexpected.push({
       sample,
-      expected: kind,
+      expected: warmPath ?? kind,
       got: workspace.boot_kind,
       note: workspace.boot_note,
       to_first_exec_ms: Math.round(toFirstExec),
@@ -222,14 +246,42 @@ async function main(): Promise<void> {
       fs.readFileSync(path.join(pyro.paths.data, "workspaces", id, "workspace.json"), "utf8"),
     ) as WorkspaceRecord;
 
+  const slot: StandbySlot = { environment, vcpus: DEFAULT_VCPUS, memMib: DEFAULT_MEM_MIB };
+  /** Standby VMs on (the default) or off (PYRO_STANDBY=0, and any running one stopped). */
+  const useStandby = async (on: boolean): Promise<void> => {
+    if (on) {
+      delete process.env.PYRO_STANDBY;
+      return;
+    }
+    process.env.PYRO_STANDBY = "0";
+    stopStandbys(pyro.paths);
+    while (liveStandby(pyro.paths, slot)) await sleep(50);
+  };
+  /** Until the slot's standby is ready (started if there is none); how long that took is logged. */
+  const refillTimes: number[] = [];
+  const standbyReady = async (label: string): Promise<void> => {
+    const start = Date.now();
+    spawnStandby(pyro.paths, slot);
+    while (liveStandby(pyro.paths, slot)?.state !== "ready") {
+      if (Date.now() - start > 120_000) throw new Error(`${label}: no standby VM ready in 120 s`);
+      await sleep(20);
+    }
+    refillTimes.push(Date.now() - start);
+  };
+
   /** create → first exec result, then ~5 s idle and the RSS of its processes; deletes it. */
-  const createSample = async (kind: BootKind, label: string): Promise<CreateSample | null> => {
+  const createSample = async (
+    kind: BootKind,
+    label: string,
+    warmPath?: WarmPath,
+  ): Promise<CreateSample | null> => {
+    if (warmPath === "standby") await standbyReady(label);
     const start = process.hrtime.bigint();
     const [workspace, create] = await timed(() => ws.create({ environment, labels }));
     try {
       await execTrue(workspace.id);
       const createToFirstExec = elapsedMs(start);
-      if (!bootIs(label, workspace, kind, createToFirstExec)) return null;
+      if (!bootIs(label, workspace, kind, createToFirstExec, warmPath)) return null;
       await sleep(IDLE_MS);
       const pids = readPids(workspace.id);
       const sample: CreateSample = {
@@ -266,7 +318,8 @@ async function main(): Promise<void> {
     }
   }
 
-  // ---- 1. cold: the warm snapshot renamed aside ----------------------------
+  // ---- 1. cold: the warm snapshot renamed aside (and no standby VM) ----------
+  await useStandby(false);
   let cold: CreateSample[] = [];
   if (fs.existsSync(warmDir)) {
     fs.renameSync(warmDir, hiddenDir);
@@ -281,11 +334,28 @@ async function main(): Promise<void> {
     restoreWarm();
   }
 
-  // ---- 2. warm ----------------------------------------------------------
-  const warm = await gather("warm", (label) => createSample("warm", label));
+  // ---- 2. warm: a restore of its own, then taking over a standby VM -------
+  const warm = await gather("warm", (label) => createSample("warm", label, "restore"));
+  await useStandby(true);
+  const warmStandby = await gather("warm standby", (label) =>
+    createSample("warm", label, "standby"),
+  );
+  // What the standby itself holds while it waits.
+  await standbyReady("standby rss");
+  const standby = liveStandby(pyro.paths, slot)!;
+  const standbyRss = {
+    qemu: rssMib(standby.qemu_pid, "qemu-system"),
+    qemuAnon: rssMib(standby.qemu_pid, "qemu-system", "RssAnon"),
+    supervisor: rssMib(standby.supervisor_pid, "supervisor.js"),
+  };
+  log(
+    `standby VM idle RSS: qemu ${standbyRss.qemu.toFixed(1)} MiB (own ${standbyRss.qemuAnon.toFixed(1)}), supervisor ${standbyRss.supervisor.toFixed(1)} MiB`,
+  );
+  await useStandby(false);
 
   // ---- 3. reset, on one warm workspace ------------------------------------
   let resets: ResetSample[] = [];
+  let resetsStandby: ResetSample[] = [];
   {
     // A workspace that itself came up warm (a cold one is deleted and replaced).
     let workspace: Awaited<ReturnType<typeof ws.create>> | undefined;
@@ -306,18 +376,25 @@ async function main(): Promise<void> {
       }
     }
     const id = workspace.id;
-    try {
-      resets = await gather("reset", async (label) => {
+    const resetSample =
+      (warmPath: WarmPath) =>
+      async (label: string): Promise<ResetSample | null> => {
+        if (warmPath === "standby") await standbyReady(label);
         const start = process.hrtime.bigint();
         const [after, reset] = await timed(() => ws.reset(id));
         await execTrue(id);
         const resetToFirstExec = elapsedMs(start);
-        if (!bootIs(label, after, "warm", resetToFirstExec)) return null;
+        if (!bootIs(label, after, "warm", resetToFirstExec, warmPath)) return null;
         log(
-          `${label}: ${reset.toFixed(0)} ms (boot ${after.boot_ms} ms, ${after.boot_kind}), first exec result at ${resetToFirstExec.toFixed(0)} ms`,
+          `${label}: ${reset.toFixed(0)} ms (boot ${after.boot_ms} ms, ${after.boot_kind}${after.boot_note ? `, ${after.boot_note}` : ""}), first exec result at ${resetToFirstExec.toFixed(0)} ms`,
         );
         return { reset, resetToFirstExec, bootMs: after.boot_ms };
-      });
+      };
+    try {
+      resets = await gather("reset", resetSample("restore"));
+      await useStandby(true);
+      resetsStandby = await gather("reset standby", resetSample("standby"));
+      await useStandby(false);
     } finally {
       await ws.delete(id);
     }
@@ -351,6 +428,7 @@ async function main(): Promise<void> {
 
   removeSignalHandlers();
   process.off("exit", restoreWarm);
+  delete process.env.PYRO_STANDBY;
 
   const bootStats = (samples: { bootMs: number | null }[]): Stats =>
     stats(samples.flatMap((s) => (s.bootMs === null ? [] : [s.bootMs])));
@@ -359,6 +437,10 @@ async function main(): Promise<void> {
   const warmCreate = stats(warm.map((s) => s.create));
   const resetStats = stats(resets.map((s) => s.reset));
   const resetToFirst = stats(resets.map((s) => s.resetToFirstExec));
+  const standbyToFirst = stats(warmStandby.map((s) => s.createToFirstExec));
+  const standbyCreate = stats(warmStandby.map((s) => s.create));
+  const resetStandbyStats = stats(resetsStandby.map((s) => s.reset));
+  const resetStandbyToFirst = stats(resetsStandby.map((s) => s.resetToFirstExec));
   const forkStats = stats(forks.map((s) => s.fork));
   const forkToFirst = stats(forks.map((s) => s.forkToFirstExec));
   const result = {
@@ -380,9 +462,17 @@ async function main(): Promise<void> {
     warm_create_ms: warmCreate,
     warm_boot_ms: bootStats(warm),
     warm_create_to_first_exec_ms: warmToFirst,
+    /** Creates that took over the standby VM (each waited for it to be ready first). */
+    standby_create_ms: standbyCreate,
+    standby_create_to_first_exec_ms: standbyToFirst,
+    /** From a take-over (or none) until the next standby was ready. */
+    standby_refill_ms: stats(refillTimes),
+    standby_idle_rss_mib: standbyRss,
     reset_ms: resetStats,
     reset_boot_ms: bootStats(resets),
     reset_to_first_exec_ms: resetToFirst,
+    standby_reset_ms: resetStandbyStats,
+    standby_reset_to_first_exec_ms: resetStandbyToFirst,
     fork_ms: forkStats,
     fork_boot_ms: bootStats(forks),
     fork_to_first_exec_ms: forkToFirst,
@@ -395,6 +485,10 @@ async function main(): Promise<void> {
     idle_rss_cold_supervisor_mib: stats(cold.map((s) => s.supervisorRssMib)),
     /** Ratios of medians. */
     ratio_warm_to_cold_create_to_first_exec: ratio(warmToFirst, coldToFirst),
+    ratio_standby_to_cold_create_to_first_exec: ratio(standbyToFirst, coldToFirst),
+    ratio_standby_reset_to_standby_create_to_first_exec: ratio(resetStandbyToFirst, standbyToFirst),
+    ratio_standby_reset_to_standby_create: ratio(resetStandbyStats, standbyCreate),
+    ratio_fork_to_standby_create_to_first_exec: ratio(forkToFirst, standbyToFirst),
     ratio_reset_to_warm_create_to_first_exec: ratio(resetToFirst, warmToFirst),
     ratio_reset_to_warm_create: ratio(resetStats, warmCreate),
     ratio_fork_to_warm_create_to_first_exec: ratio(forkToFirst, warmToFirst),
@@ -413,9 +507,14 @@ async function main(): Promise<void> {
         ["warm create (ms)", result.warm_create_ms],
         ["  of which restore to agent-ready (ms)", result.warm_boot_ms],
         ["warm create → first exec result (ms)", result.warm_create_to_first_exec_ms],
+        ["standby create (ms)", result.standby_create_ms],
+        ["standby create → first exec result (ms)", result.standby_create_to_first_exec_ms],
+        ["standby refill, until ready (ms)", result.standby_refill_ms],
         ["reset (ms)", result.reset_ms],
         ["  of which restore to agent-ready (ms)", result.reset_boot_ms],
         ["reset → first exec result (ms)", result.reset_to_first_exec_ms],
+        ["standby reset (ms)", result.standby_reset_ms],
+        ["standby reset → first exec result (ms)", result.standby_reset_to_first_exec_ms],
         ["fork (ms)", result.fork_ms],
         ["  of which restore to agent-ready (ms)", result.fork_boot_ms],
         ["fork → first exec result (ms)", result.fork_to_first_exec_ms],
@@ -427,6 +526,18 @@ async function main(): Promise<void> {
         [
           "warm/cold, create → first exec (%)",
           percent(result.ratio_warm_to_cold_create_to_first_exec),
+        ],
+        [
+          "standby/cold, create → first exec (%)",
+          percent(result.ratio_standby_to_cold_create_to_first_exec),
+        ],
+        [
+          "standby reset/standby create, → first exec (%)",
+          percent(result.ratio_standby_reset_to_standby_create_to_first_exec),
+        ],
+        [
+          "fork/standby create, → first exec (%)",
+          percent(result.ratio_fork_to_standby_create_to_first_exec),
         ],
         [
           "reset/warm create, → first exec (%)",

@@ -2,16 +2,25 @@
  * `make smoke-daily-loop`: the daily loop from a cold state, on a real guest,
  * asserting on structured results: prepare → create (warm) → repro (red) →
  * a wrong fix → reset (warm, back to the baseline) → the right fix → green.
+ * Standby VMs are on (the default), so creates and resets may take one over.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, expect, it } from "vitest";
+import { resolvePaths } from "../src/config/paths.js";
 import { Pyro } from "../src/sdk/pyro.js";
-import { copyEnvironmentInto } from "../test/helpers.js";
+import { listStandbys, stopStandbys } from "../src/workspaces/standby.js";
+import { copyEnvironmentInto, waitFor } from "../test/helpers.js";
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "pyro-smoke-"));
-afterAll(() => fs.rmSync(home, { recursive: true, force: true }));
+afterAll(async () => {
+  // prepare and warm creates leave a standby VM waiting (the default): stop it with its home.
+  const paths = resolvePaths({ PYRO_HOME: home });
+  stopStandbys(paths);
+  await waitFor(() => listStandbys(paths).length === 0, 30_000, "the standby VM to stop");
+  fs.rmSync(home, { recursive: true, force: true });
+});
 
 it("prepare, then repro → fix → reset → retry", async () => {
   // Cold state: the environment is built (shared cache), nothing is prepared.

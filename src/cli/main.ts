@@ -231,7 +231,10 @@ export function buildProgram(passthrough: string[]): Command {
           }
           out.push(
             `cache: ${report.cache.path} (${formatBytes(report.cache.bytes)} environments, ` +
-              `${formatBytes(report.cache.warm_snapshot_bytes)} warm snapshots); running VMs: ${report.running_vms}`,
+              `${formatBytes(report.cache.warm_snapshot_bytes)} warm snapshots); running VMs: ${report.running_vms}` +
+              (report.standby_vms.length > 0
+                ? `; standby VMs: ${report.standby_vms.map((v) => `${v.environment} (${v.state})`).join(", ")}`
+                : ""),
           );
           process.stdout.write(`${out.join("\n")}\n`);
         }

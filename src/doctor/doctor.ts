@@ -16,6 +16,7 @@ import { findQemu, type QemuInfo } from "../vm/qemu.js";
 import { liveRecords } from "../vm/registry.js";
 import { VERSION } from "../version.js";
 import { DEFAULT_MEM_MIB, DEFAULT_VCPUS, launchVm } from "../workspaces/launch.js";
+import { listStandbys, liveStandby } from "../workspaces/standby.js";
 import { WarmSnapshots } from "../workspaces/warm.js";
 
 export interface DoctorCheck {
@@ -46,6 +47,15 @@ export interface DoctorReport {
   /** With --environment: is the daily loop warm for it? */
   daily_loop: Readiness | null;
   running_vms: number;
+  /** Standby VMs waiting for the next create or reset (workspaces/standby.ts). */
+  standby_vms: {
+    environment: string;
+    vcpu_count: number;
+    mem_mib: number;
+    state: "starting" | "ready";
+    ready_at: string | null;
+    idle_seconds: number;
+  }[];
   capabilities: {
     boot: { ok: boolean; ms: number | null; detail: string };
     guest_exec: { ok: boolean; ms: number | null; detail: string };
@@ -155,7 +165,13 @@ export async function runDoctor(
       ok: dailyLoop.readiness === "warm",
       detail:
         dailyLoop.readiness === "warm"
-          ? "warm: creates restore a snapshot"
+          ? liveStandby(paths, {
+              environment: options.environment,
+              vcpus: DEFAULT_VCPUS,
+              memMib: DEFAULT_MEM_MIB,
+            })?.state === "ready"
+            ? "warm: a standby VM is ready for the next create or reset; after it, creates restore a snapshot"
+            : "warm: creates restore a snapshot"
           : `${dailyLoop.readiness}: ${dailyLoop.reason}`,
       ...(dailyLoop.fix ? { fix: dailyLoop.fix } : {}),
     });
@@ -207,7 +223,15 @@ export async function runDoctor(
       warm_snapshot_bytes: new WarmSnapshots(paths, cache).diskUsageBytes(),
     },
     daily_loop: dailyLoop,
-    running_vms: liveRecords(paths.vms).length,
+    running_vms: liveRecords(paths.vms).filter((r) => !r.standby).length,
+    standby_vms: listStandbys(paths).map((s) => ({
+      environment: s.environment,
+      vcpu_count: s.vcpu_count,
+      mem_mib: s.mem_mib,
+      state: s.state,
+      ready_at: s.ready_at,
+      idle_seconds: s.idle_seconds,
+    })),
     capabilities,
     checks,
   };

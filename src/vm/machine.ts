@@ -17,7 +17,7 @@ import { silentProgress, type ProgressFn } from "../util/progress.js";
 import { findExecutable } from "../util/which.js";
 import { buildQemuArgs, type Accel, type GuestMemory } from "./qemu.js";
 import { QmpClient } from "./qmp.js";
-import { killQemu, writeRecord, type VmRecord } from "./registry.js";
+import { killQemu, readRecord, writeRecord, type VmRecord } from "./registry.js";
 
 export interface BootImages {
   kernel: string;
@@ -49,6 +49,8 @@ export interface BootOptions {
   disk?: string;
   /** Recorded in the VM's record so limits count the workspace, not its VM. */
   workspaceId?: string;
+  /** A standby VM (workspaces/standby.ts) until assignWorkspace() is called. */
+  standby?: boolean;
   /**
    * Resume from a memory snapshot (made by `snapshot()`) instead of booting.
    * The disk must hold the state the snapshot was taken with.
@@ -104,6 +106,14 @@ export class MicroVm {
     return this.child.pid;
   }
 
+  /** A standby VM now belongs to workspace `workspaceId` (its record says so from now on). */
+  assignWorkspace(workspaceId: string): void {
+    const record = readRecord(this.dir);
+    if (!record) throw new Error(`the record of ${this.id} is gone`);
+    delete record.standby;
+    writeRecord({ ...record, workspace_id: workspaceId });
+  }
+
   /** Resolves with a description of how QEMU ended (signal, exit code, last console lines). */
   async waitForExit(): Promise<string> {
     await this.exited;
@@ -132,6 +142,7 @@ export class MicroVm {
       qemu_pid: null,
       created_at: new Date().toISOString(),
       ...(options.workspaceId ? { workspace_id: options.workspaceId } : {}),
+      ...(options.standby ? { standby: true } : {}),
     };
     writeRecord(record);
     const started = Date.now();

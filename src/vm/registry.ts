@@ -18,6 +18,8 @@ export interface VmRecord {
   created_at: string;
   /** The workspace this VM belongs to, if any. */
   workspace_id?: string;
+  /** A standby VM waiting for a workspace (workspaces/standby.ts): counted by no limit. */
+  standby?: boolean;
 }
 
 export function recordPath(dir: string): string {

@@ -20,7 +20,7 @@ import { liveRecords, reapOrphans } from "../vm/registry.js";
 import { withLock } from "../util/lock.js";
 import { processAlive } from "../util/procs.js";
 import { WorkspaceStore } from "./store.js";
-import { WarmSnapshots } from "./warm.js";
+import { WarmSnapshots, type WarmKey } from "./warm.js";
 
 export const DEFAULT_VCPUS = 1;
 export const DEFAULT_MEM_MIB = 1024;
@@ -50,6 +50,10 @@ export interface LaunchRequest {
   restoreFrom?: string;
   /** Keep guest RAM in this file (shared mapping): the VM a warm snapshot is made from. */
   memoryFile?: string;
+  /** A standby VM (standby.ts): counted by no limit until a workspace takes it. */
+  standby?: boolean;
+  /** With `warm`: fail rather than boot cold (a standby is only worth it restored). */
+  warmOnly?: boolean;
 }
 
 export interface Launched {
@@ -58,6 +62,8 @@ export interface Launched {
   accel: AccelDecision;
   /** How the VM came up, and for a cold boot when a warm one was wanted, why. */
   boot: { kind: "warm" | "cold"; reason: string | null };
+  /** The key of the warm snapshot it was restored from, if it was. */
+  warmKey?: WarmKey;
 }
 
 /** QEMU, or an error naming the fix. `hostCache` remembers its version between processes. */
@@ -100,9 +106,10 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
   const qemu = requireQemu(ctx.paths.hostCache);
   reapOrphans(ctx.paths.vms);
   // Workspace VMs are counted through their workspace record, reserved by whoever starts them.
-  const release = request.workspaceId
-    ? () => {}
-    : await reserveSlot(ctx, "a one-shot VM", claimFile(ctx.paths));
+  const release =
+    request.workspaceId || request.standby
+      ? () => {}
+      : await reserveSlot(ctx, "a one-shot VM", claimFile(ctx.paths));
   try {
     const environment = await ctx.cache.ensure(request.environment, ctx.progress);
     const runtime = await ctx.cache.ensureRuntime(ctx.progress);
@@ -126,6 +133,7 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
         ephemeral: request.ephemeral,
         disk: request.disk,
         workspaceId: request.workspaceId,
+        standby: request.standby,
         restoreFrom,
         hostname: request.hostname,
         progress: ctx.progress,
@@ -158,11 +166,12 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
         try {
           fs.copyFileSync(state.disk, request.disk);
           fs.chmodSync(request.disk, 0o600);
-          return await restored(state.deviceState, {
+          const launched = await restored(state.deviceState, {
             kind: "file",
             path: state.memory,
             shared: false,
           });
+          return { ...launched, warmKey: state.manifest.key };
         } catch (error) {
           // QEMU refused the snapshot (or it broke mid-restore): never fail a create for it.
           fs.rmSync(request.disk, { force: true });
@@ -171,6 +180,7 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
       } else {
         reason = state.reason;
       }
+      if (request.warmOnly) throw new Error(`no warm restore: ${reason}`);
       ctx.progress(`cold boot: ${reason}; \`pyro prepare ${request.environment}\` makes this fast`);
     }
     return { vm: await boot(), environment, accel, boot: { kind: "cold", reason } };
@@ -189,7 +199,8 @@ interface RunningThing {
 export function runningThings(paths: PyroPaths): RunningThing[] {
   const things: RunningThing[] = [];
   for (const record of liveRecords(paths.vms)) {
-    if (!record.workspace_id) things.push({ kind: "vm", id: record.id, name: null });
+    if (!record.workspace_id && !record.standby)
+      things.push({ kind: "vm", id: record.id, name: null });
   }
   for (const claim of liveClaims(paths)) things.push({ kind: "vm", id: claim, name: null });
   for (const ws of new WorkspaceStore(paths).all()) {

@@ -20,6 +20,7 @@ import {
 } from "./launch.js";
 import { toShellArgv } from "./output.js";
 import { WORKSPACE_ROOT, type WorkspaceService } from "./service.js";
+import { spawnStandby, stopSlotStandby } from "./standby.js";
 import { WarmSnapshots, snapshotFiles, type WarmState } from "./warm.js";
 
 export interface PrepareOptions {
@@ -73,7 +74,10 @@ export async function prepare(
     vcpu_count: DEFAULT_VCPUS,
     mem_mib: DEFAULT_MEM_MIB,
   };
+  const slot = { environment, vcpus: DEFAULT_VCPUS, memMib: DEFAULT_MEM_MIB };
   if (before.state === "warm" && !options.force) {
+    // The daily loop starts here: have a standby VM ready for the first create.
+    spawnStandby(ctx.paths, slot);
     return {
       ...base,
       status: "already_warm",
@@ -86,6 +90,7 @@ export async function prepare(
   }
   const reason = options.force ? "--force" : before.state === "warm" ? null : before.reason;
   ctx.progress(`preparing ${environment}: ${reason}`);
+  stopSlotStandby(ctx.paths, slot);
   let coldBootMs = 0;
   const manifest = await warm.store(
     key,

@@ -9,6 +9,7 @@ import type { EnvironmentCache } from "../environments/cache.js";
 import type { PruneResult } from "../environments/service.js";
 import { chooseAccel } from "../vm/accel.js";
 import { findQemu, type QemuInfo } from "../vm/qemu.js";
+import { stopSlotStandby } from "./standby.js";
 import type { WorkspaceStore } from "./store.js";
 import { WarmSnapshots, type WarmManifest } from "./warm.js";
 
@@ -30,6 +31,11 @@ export async function pruneCaches(
       keep = true; // cannot judge without QEMU: keep
     else keep = await isCurrent(paths, cache, warm, qemu, manifest);
     if (keep) kept.push(manifest.key.rootfs);
+    else {
+      // Its standby VM came from this snapshot: nothing should take it over any more.
+      const { environment, vcpu_count, mem_mib } = manifest.key;
+      stopSlotStandby(paths, { environment, vcpus: vcpu_count, memMib: mem_mib });
+    }
     return keep;
   });
   const result = await cache.prune({

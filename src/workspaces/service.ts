@@ -38,6 +38,7 @@ import {
 } from "./output.js";
 import { planPatch, workspacePath, type PatchFileChange } from "./patch.js";
 import { emptySeed, prepareSeed, type OriginKind, type PreparedSeed } from "./seed.js";
+import { claimStandby, spawnStandby } from "./standby.js";
 import { startSupervisor } from "./supervisor-process.js";
 import {
   WorkspaceStore,
@@ -84,7 +85,7 @@ export interface Workspace {
   accel: "kvm" | "tcg" | null;
   /** "warm" when the VM was restored from a prepared snapshot, "cold" when it booted. */
   boot_kind: "warm" | "cold" | null;
-  /** Why a create booted cold, when a warm snapshot was not usable. */
+  /** Why a cold boot when a warm one was wanted, or "took over a standby VM". */
   boot_note: string | null;
   reset_count: number;
 }
@@ -236,7 +237,7 @@ export class WorkspaceService {
       const id = record.id;
       try {
         this.progress(`starting workspace ${name ?? id}`);
-        await startSupervisor(this.paths, id, this.store.file(id, "supervisor.log"));
+        await this.startFresh(record);
         trace("create: supervisor ready");
         const seedTar = seed.tarFile;
         if (seedTar) {
@@ -355,8 +356,11 @@ export class WorkspaceService {
     return this.payload(started);
   }
 
-  /** Start a workspace's supervisor (and so its VM) under the running limit. */
-  private async bringUp(record: WorkspaceRecord): Promise<void> {
+  /**
+   * Start a workspace's supervisor (and so its VM) under the running limit.
+   * `fresh`: its disk is gone and may come from the warm snapshot (reset).
+   */
+  private async bringUp(record: WorkspaceRecord, fresh = false): Promise<void> {
     requireQemu(this.paths.hostCache);
     this.killProcesses(record);
     await this.cache.ensure(record.environment, this.progress);
@@ -368,7 +372,27 @@ export class WorkspaceService {
       this.store.write({ ...raw, state: "starting", busy_pid: process.pid, failure_reason: null });
     });
     this.progress(`starting workspace ${record.name ?? record.id}`);
-    await startSupervisor(this.paths, record.id, this.store.file(record.id, "supervisor.log"));
+    if (fresh) await this.startFresh(record);
+    else await startSupervisor(this.paths, record.id, this.store.file(record.id, "supervisor.log"));
+  }
+
+  /**
+   * Start a workspace on a fresh disk: take over the standby VM of its
+   * environment and size when one is ready (standby.ts), otherwise start its
+   * own supervisor (a warm restore or a cold boot). When it came up warm, a
+   * standby is refilled in the background for the next create or reset.
+   */
+  private async startFresh(record: WorkspaceRecord): Promise<void> {
+    const slot = {
+      environment: record.environment,
+      vcpus: record.vcpu_count,
+      memMib: record.mem_mib,
+    };
+    const claimed = await claimStandby(this.paths, this.cache, slot, record.id);
+    if (!claimed) {
+      await startSupervisor(this.paths, record.id, this.store.file(record.id, "supervisor.log"));
+    }
+    if (this.store.readRaw(record.id)?.boot_kind === "warm") spawnStandby(this.paths, slot);
   }
 
   /**
@@ -394,7 +418,7 @@ export class WorkspaceService {
       r.qemu_pid = null;
       r.state = "stopped";
     });
-    await this.bringUp(record);
+    await this.bringUp(record, true);
     if (!isEmptyTar(source)) {
       this.progress(`restoring ${WORKSPACE_ROOT} from ${snapshot}`);
       await this.withAgent(record.id, (agent) =>
@@ -1051,7 +1075,8 @@ function translateGuestError(error: unknown): unknown {
 function isWorkspaceProcess(pid: number): boolean {
   try {
     const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    return argv.some((arg) => arg.endsWith("supervisor.js") || arg.includes("qemu-system"));
+    // A supervisor that took over a standby VM is titled "pyro supervisor.js <id>".
+    return argv.some((arg) => arg.includes("supervisor.js") || arg.includes("qemu-system"));
   } catch {
     return false;
   }

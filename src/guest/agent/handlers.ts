@@ -9,6 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Stream } from "../../protocol/frames.js";
+import { refreshIdentity, startIdentityHelper } from "./identity-helper.js";
 import {
   PROTOCOL_VERSION,
   type ExecArgs,
@@ -117,6 +118,8 @@ function checkScope(target: string, scope: unknown, followFinal: boolean): void 
 }
 
 async function hello(): Promise<HelloResult> {
+  // Ready before any snapshot can be taken of this agent (a no-op once running).
+  setImmediate(startIdentityHelper);
   return {
     protocol_version: PROTOCOL_VERSION,
     agent_version: AGENT_VERSION,
@@ -557,18 +560,12 @@ function isSymlink(target: string): boolean {
 async function refresh(rawArgs: Record<string, unknown>): Promise<{ clock_skew_ms: number }> {
   const args = rawArgs as unknown as RefreshArgs;
   const timeMs = optNumber(args.time_ms, "time_ms");
-  let skew = 0;
-  if (timeMs !== undefined) {
-    skew = Date.now() - timeMs;
-    // busybox (static, on the runtime disk) starts much faster than the environment's date under emulation.
-    const seconds = Math.round(timeMs / 1000);
-    await childExit(
-      spawn("/opt/pyro/bin/busybox", ["date", "-u", "-s", `@${seconds}`], { stdio: "ignore" }),
-    );
-  }
+  const skew = timeMs === undefined ? 0 : Date.now() - timeMs;
   if (typeof args.entropy === "string") {
     fs.writeFileSync("/dev/urandom", Buffer.from(args.entropy, "base64"));
   }
+  // The clock, and a reseed so the entropy just written is used from now on.
+  await refreshIdentity(timeMs === undefined ? undefined : Math.round(timeMs / 1000));
   if (typeof args.hostname === "string" && /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(args.hostname)) {
     fs.writeFileSync("/proc/sys/kernel/hostname", args.hostname);
   }

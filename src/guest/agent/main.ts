@@ -5,6 +5,7 @@
  */
 import fs from "node:fs";
 import { Readable } from "node:stream";
+import { enableIdentityHelper } from "./identity-helper.js";
 import { AgentServer } from "./server.js";
 
 const PORT_NAME = "org.pyro.agent";
@@ -51,6 +52,7 @@ class PortReader extends Readable {
 }
 
 function main(): void {
+  enableIdentityHelper();
   // virtio-serial ports accept a single open, so one fd serves both directions.
   const fd = fs.openSync(findPort(), "r+");
   const input = new PortReader(fd);
