@@ -428,6 +428,7 @@ async function main(): Promise<void> {
 
   removeSignalHandlers();
   process.off("exit", restoreWarm);
+  await useStandby(false); // leave no standby VM of ours behind
   delete process.env.PYRO_STANDBY;
 
   const bootStats = (samples: { bootMs: number | null }[]): Stats =>

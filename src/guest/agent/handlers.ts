@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Stream } from "../../protocol/frames.js";
-import { refreshIdentity, startIdentityHelper } from "./identity-helper.js";
+import { refreshIdentity } from "./identity-helper.js";
 import {
   PROTOCOL_VERSION,
   type ExecArgs,
@@ -118,8 +118,6 @@ function checkScope(target: string, scope: unknown, followFinal: boolean): void 
 }
 
 async function hello(): Promise<HelloResult> {
-  // Ready before any snapshot can be taken of this agent (a no-op once running).
-  setImmediate(startIdentityHelper);
   return {
     protocol_version: PROTOCOL_VERSION,
     agent_version: AGENT_VERSION,

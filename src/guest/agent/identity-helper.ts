@@ -7,10 +7,12 @@
  * writing it, the CRNG is reseeded at once.
  *
  * A perl process (perl-base is Essential in every Debian image) does both.
- * Starting perl costs ~150 ms under emulation, so it starts once, with the
- * agent, and waits on a pipe: a snapshot restores it waiting, and a refresh
- * costs a line each way. Without perl the clock is set with busybox and the
- * reseed is left to the kernel's schedule (said on the console).
+ * Starting perl costs ~150 ms (more with a cold page cache) under emulation,
+ * so it starts at the first refresh (`pyro prepare` makes one before saving
+ * its snapshot; a cold boot needs none) and then waits on a pipe: a snapshot
+ * restores it waiting, and a refresh costs a line each way. Without perl the
+ * clock is set with busybox and the reseed is left to the kernel's schedule
+ * (said on the console).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import fs from "node:fs";
@@ -41,8 +43,8 @@ export function enableIdentityHelper(): void {
   enabled = true;
 }
 
-/** Start the helper if it is not running. Called after the agent's first hello (off the boot path). */
-export function startIdentityHelper(): void {
+/** Start the helper if it is not running. */
+function startIdentityHelper(): void {
   if (!enabled || helper || !fs.existsSync(PERL)) return;
   const child = spawn(PERL, ["-e", PERL_SCRIPT], { stdio: ["pipe", "pipe", "pipe"] });
   child.on("error", () => {
@@ -67,6 +69,7 @@ export function refreshIdentity(seconds: number | undefined): Promise<void> {
 }
 
 function viaHelper(seconds: number | undefined): Promise<void> {
+  startIdentityHelper();
   const child = helper;
   if (!child || child.exitCode !== null) return Promise.reject(new Error("no helper"));
   return new Promise((resolve, reject) => {
