@@ -388,7 +388,12 @@ export class WorkspaceService {
       vcpus: record.vcpu_count,
       memMib: record.mem_mib,
     };
-    const claimed = await claimStandby(this.paths, this.cache, slot, record.id);
+    let claimed = await claimStandby(this.paths, this.cache, slot, record.id);
+    // A standby that answered too late may have taken it over all the same: never start a second VM.
+    const now = this.store.readRaw(record.id);
+    if (!claimed && now?.state === "started" && processAlive(now.supervisor_pid ?? -1)) {
+      claimed = true;
+    }
     if (!claimed) {
       await startSupervisor(this.paths, record.id, this.store.file(record.id, "supervisor.log"));
     }

@@ -116,7 +116,8 @@ export async function runStandby(paths: PyroPaths, slot: StandbySlot): Promise<v
   process.on("SIGTERM", onTerm);
   void vm.waitForExit().then(() => void shutdown());
 
-  const takeOver = async (id: string) => {
+  /** `claimerGone`: the claimer gave up waiting (it starts the workspace its own way then). */
+  const takeOver = async (id: string, claimerGone: () => boolean) => {
     const claimStart = Date.now();
     const store = new WorkspaceStore(paths);
     const workspace = store.readRaw(id);
@@ -139,6 +140,7 @@ export async function runStandby(paths: PyroPaths, slot: StandbySlot): Promise<v
       entropy: randomBytes(64).toString("base64"),
       hostname: guestHostname(id),
     });
+    if (claimerGone()) throw new Error("the claimer gave up waiting");
     // A second name for the disk: QEMU keeps the first, which goes when the VM does.
     fs.linkSync(disk, target);
     // Found by the workspace id from now on, like any supervisor (service.killProcesses).
@@ -161,7 +163,9 @@ export async function runStandby(paths: PyroPaths, slot: StandbySlot): Promise<v
 
   const onClaim = (socket: net.Socket) => {
     let buffer = "";
+    let closed = false;
     socket.on("error", () => {});
+    socket.on("close", () => (closed = true));
     socket.on("data", (chunk: Buffer) => {
       buffer += chunk.toString("utf8");
       const newline = buffer.indexOf("\n");
@@ -181,7 +185,7 @@ export async function runStandby(paths: PyroPaths, slot: StandbySlot): Promise<v
       process.off("SIGTERM", onTerm);
       server.close();
       retire();
-      takeOver(id).then(
+      takeOver(id, () => closed).then(
         () => reply({ ok: true }),
         async (error: unknown) => {
           reply({ ok: false, error: (error as Error).message });
