@@ -300,15 +300,9 @@ async function readiness(
       changed: [],
       fix: SETUP_HINT,
     };
-  const resolved = await cache.ensure(environment);
-  const accel = await chooseAccel(paths.hostCache, qemu, {
-    kernel: resolved.kernel,
-    initrd: resolved.initramfs,
-  });
   const warm = new WarmSnapshots(paths, cache);
-  const state = await warm.state(
-    await warm.currentKey(environment, DEFAULT_VCPUS, DEFAULT_MEM_MIB, qemu, accel),
-  );
+  const { key } = await warm.currentKeyFor(environment, DEFAULT_VCPUS, DEFAULT_MEM_MIB, qemu);
+  const state = await warm.state(key);
   if (state.state === "warm")
     return { environment, readiness: "warm", reason: null, changed: [], fix: null };
   return {

@@ -10,17 +10,22 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * The command line of `pid` as /proc has it (arguments NUL-separated; a
+ * process that set its title shows that instead), or "" if it is gone.
+ */
+export function commandLine(pid: number | string): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return ""; // exited meanwhile, or not ours to read
+  }
+}
+
 /** Pids of processes whose command line mentions `text` (e.g. a build directory). */
 export function processesMentioning(text: string): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(text))
-        pids.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
+  return fs
+    .readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry) && commandLine(entry).includes(text))
+    .map(Number);
 }

@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { readJsonFile, writeFileAtomic } from "../config/paths.js";
-import { processAlive } from "../util/procs.js";
+import { commandLine, processAlive } from "../util/procs.js";
 
 export interface VmRecord {
   id: string;
@@ -36,12 +36,8 @@ export function readRecord(dir: string): VmRecord | undefined {
 
 /** True if `pid` is a QEMU started for the VM in `dir` (guards against pid reuse). */
 export function isQemuOf(pid: number, dir: string): boolean {
-  try {
-    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return cmdline.includes("qemu-system") && cmdline.includes(dir);
-  } catch {
-    return false;
-  }
+  const cmdline = commandLine(pid);
+  return cmdline.includes("qemu-system") && cmdline.includes(dir);
 }
 
 export function killQemu(pid: number | null, dir: string): void {

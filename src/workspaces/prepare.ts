@@ -10,7 +10,6 @@ import fs from "node:fs";
 import { Readable } from "node:stream";
 import type { AgentClient } from "../guest/client.js";
 import { DEFAULT_ENVIRONMENT, findCatalogEntry } from "../environments/catalog.js";
-import { chooseAccel } from "../vm/accel.js";
 import {
   DEFAULT_MEM_MIB,
   DEFAULT_VCPUS,
@@ -60,13 +59,14 @@ export async function prepare(
   const environment = options.environment ?? DEFAULT_ENVIRONMENT;
   findCatalogEntry(environment);
   const qemu = requireQemu(ctx.paths.hostCache);
-  const resolved = await ctx.cache.ensure(environment, ctx.progress);
-  const accel = await chooseAccel(ctx.paths.hostCache, qemu, {
-    kernel: resolved.kernel,
-    initrd: resolved.initramfs,
-  });
   const warm = new WarmSnapshots(ctx.paths, ctx.cache);
-  const key = await warm.currentKey(environment, DEFAULT_VCPUS, DEFAULT_MEM_MIB, qemu, accel);
+  const { key, accel } = await warm.currentKeyFor(
+    environment,
+    DEFAULT_VCPUS,
+    DEFAULT_MEM_MIB,
+    qemu,
+    ctx.progress,
+  );
   const before: WarmState = await warm.state(key);
   const base = {
     environment,

@@ -7,7 +7,6 @@
 import type { PyroPaths } from "../config/paths.js";
 import type { EnvironmentCache } from "../environments/cache.js";
 import type { PruneResult } from "../environments/service.js";
-import { chooseAccel } from "../vm/accel.js";
 import { findQemu, type QemuInfo } from "../vm/qemu.js";
 import { stopSlotStandby } from "./standby.js";
 import type { WorkspaceStore } from "./store.js";
@@ -56,13 +55,7 @@ async function isCurrent(
 ): Promise<boolean> {
   const { environment, vcpu_count, mem_mib } = manifest.key;
   if ((await cache.state(environment)) !== "installed") return false;
-  const resolved = await cache.ensure(environment);
-  const accel = await chooseAccel(paths.hostCache, qemu, {
-    kernel: resolved.kernel,
-    initrd: resolved.initramfs,
-  });
-  const state = await warm.state(
-    await warm.currentKey(environment, vcpu_count, mem_mib, qemu, accel),
-  );
+  const { key } = await warm.currentKeyFor(environment, vcpu_count, mem_mib, qemu);
+  const state = await warm.state(key);
   return state.state === "warm";
 }

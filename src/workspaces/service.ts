@@ -15,7 +15,7 @@ import { ErrorCodes, PyroError, isPyroError } from "../errors.js";
 import { AgentClient, DEFAULT_MAX_OUTPUT_BYTES } from "../guest/client.js";
 import type { DirEntry } from "../protocol/messages.js";
 import type { ProgressFn } from "../util/progress.js";
-import { processAlive, processesMentioning } from "../util/procs.js";
+import { commandLine, processAlive, processesMentioning } from "../util/procs.js";
 import { EMPTY_TAR, isEmptyTar, safeExtract, type SkippedEntry } from "./archives.js";
 import { diffTrees, readTree, type DiffResult } from "./diff.js";
 import { appendEvent, readEvents, type NewReviewEvent } from "./events.js";
@@ -1078,13 +1078,9 @@ function translateGuestError(error: unknown): unknown {
 
 /** A workspace supervisor or a QEMU: the only processes killProcesses may kill. */
 function isWorkspaceProcess(pid: number): boolean {
-  try {
-    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    // A supervisor that took over a standby VM is titled "pyro supervisor.js <id>".
-    return argv.some((arg) => arg.includes("supervisor.js") || arg.includes("qemu-system"));
-  } catch {
-    return false;
-  }
+  // A supervisor that took over a standby VM is titled "pyro supervisor.js <id>".
+  const argv = commandLine(pid).split("\0");
+  return argv.some((arg) => arg.includes("supervisor.js") || arg.includes("qemu-system"));
 }
 
 async function waitUntil(predicate: () => boolean, timeoutMs: number): Promise<void> {

@@ -10,7 +10,12 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { ensurePrivateDir, writeFileAtomic, type PyroPaths } from "../config/paths.js";
+import {
+  ensurePrivateDir,
+  readJsonFile,
+  writeFileAtomic,
+  type PyroPaths,
+} from "../config/paths.js";
 import type { AgentClient } from "../guest/client.js";
 import { withLock } from "../util/lock.js";
 import { processAlive } from "../util/procs.js";
@@ -64,8 +69,8 @@ export async function runStandby(paths: PyroPaths, slot: StandbySlot): Promise<v
   removeDeadDisks(files.disks);
   const disk = path.join(ensurePrivateDir(files.disks), `${process.pid}.qcow2`);
   const retire = () => {
-    const current = readStandbyPid(files.record);
-    if (current === process.pid) fs.rmSync(files.record, { force: true });
+    const current = readJsonFile<StandbyRecord>(files.record);
+    if (current?.supervisor_pid === process.pid) fs.rmSync(files.record, { force: true });
     fs.rmSync(files.socket, { force: true });
   };
 
@@ -210,14 +215,6 @@ async function warmUpStandby(agent: AgentClient): Promise<void> {
     await agent.exec({ argv: toShellArgv("true"), cwd: "/tmp", timeout_ms: 60_000 });
   }
   await agent.listDir("/tmp", { scope: "/tmp" });
-}
-
-function readStandbyPid(file: string): number | undefined {
-  try {
-    return (JSON.parse(fs.readFileSync(file, "utf8")) as StandbyRecord).supervisor_pid;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Disks of standbys whose supervisor died without cleaning up (workspaces keep their own link). */

@@ -21,8 +21,7 @@ import { ensurePrivateDir, readJsonFile, type PyroPaths } from "../config/paths.
 import type { EnvironmentCache } from "../environments/cache.js";
 import { environmentSlug } from "../environments/catalog.js";
 import { trace } from "../util/trace.js";
-import { processAlive } from "../util/procs.js";
-import { chooseAccel } from "../vm/accel.js";
+import { commandLine, processAlive } from "../util/procs.js";
 import { findQemu } from "../vm/qemu.js";
 import { locateSupervisor } from "./supervisor-process.js";
 import { WarmSnapshots, type WarmKey } from "./warm.js";
@@ -95,12 +94,7 @@ export function liveStandby(paths: PyroPaths, slot: StandbySlot): StandbyRecord 
 
 /** Alive and a standby supervisor (not a reused pid). */
 function isStandbySupervisor(pid: number): boolean {
-  if (!processAlive(pid)) return false;
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("--standby");
-  } catch {
-    return false;
-  }
+  return processAlive(pid) && commandLine(pid).includes("--standby");
 }
 
 /** Start a standby for `slot` in the background unless one is alive or starting. Never throws. */
@@ -157,19 +151,13 @@ async function keyIsCurrent(
   try {
     const qemu = findQemu(paths.hostCache);
     if (!qemu) return false;
-    const environment = await cache.ensure(slot.environment);
-    const accel = await chooseAccel(paths.hostCache, qemu, {
-      kernel: environment.kernel,
-      initrd: environment.initramfs,
-    });
-    const current = await new WarmSnapshots(paths, cache).currentKey(
+    const current = await new WarmSnapshots(paths, cache).currentKeyFor(
       slot.environment,
       slot.vcpus,
       slot.memMib,
       qemu,
-      accel,
     );
-    return JSON.stringify(current) === JSON.stringify(key);
+    return JSON.stringify(current.key) === JSON.stringify(key);
   } catch {
     return false;
   }

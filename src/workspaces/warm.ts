@@ -32,7 +32,8 @@ import { environmentSlug } from "../environments/catalog.js";
 import { fileMatches, rememberSha256, sha256File } from "../util/hash.js";
 import { withLock } from "../util/lock.js";
 import { removeTree } from "../util/mounts.js";
-import type { AccelDecision } from "../vm/accel.js";
+import type { ProgressFn } from "../util/progress.js";
+import { chooseAccel, type AccelDecision } from "../vm/accel.js";
 import type { QemuInfo } from "../vm/qemu.js";
 import { VERSION } from "../version.js";
 
@@ -88,7 +89,26 @@ export class WarmSnapshots {
     return path.join(this.root, `${environmentSlug(environment)}-${vcpus}c-${memMib}m`);
   }
 
-  /** Everything a snapshot depends on, as it is now. */
+  /**
+   * The key for a size of `environment` as it is now, with the accelerator
+   * that key implies (the cached verdict for the environment's kernel).
+   */
+  async currentKeyFor(
+    environment: string,
+    vcpus: number,
+    memMib: number,
+    qemu: QemuInfo,
+    progress?: ProgressFn,
+  ): Promise<{ key: WarmKey; accel: AccelDecision }> {
+    const resolved = await this.cache.ensure(environment, progress);
+    const accel = await chooseAccel(this.paths.hostCache, qemu, {
+      kernel: resolved.kernel,
+      initrd: resolved.initramfs,
+    });
+    return { key: await this.currentKey(environment, vcpus, memMib, qemu, accel), accel };
+  }
+
+  /** Everything a snapshot depends on, as it is now, for a VM booted with `accel`. */
   async currentKey(
     environment: string,
     vcpus: number,
