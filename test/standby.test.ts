@@ -166,6 +166,9 @@ describe("standby VMs", () => {
     const short = await standbyReady();
     expect(short.idle_seconds).toBe(2);
     await waitFor(() => liveStandby(paths, SLOT) === undefined, 30_000, "the idle standby to go");
+    // It retires its record first (no claim reaches a standby on its way out), then stops its VM
+    // and removes its disk before it exits.
+    await waitFor(() => !pidAlive(short.supervisor_pid), 30_000, "the idle standby to exit");
     const disks = standbyFiles(slotDir(paths, SLOT)).disks;
     expect(fs.readdirSync(disks)).not.toContain(`${short.supervisor_pid}.qcow2`);
   });
