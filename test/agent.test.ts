@@ -110,6 +110,38 @@ describe("guest agent", () => {
     });
   });
 
+  it("replaces a file so that a .pyc of its old content is never used", async () => {
+    // Python trusts a .pyc while the source's size and whole-second mtime match.
+    const agent = launched.vm.agent;
+    const write = (body: string) =>
+      agent.writeFile(
+        "/workspace/pyc/calc.py",
+        Buffer.from(`def add(a, b):\n    return ${body}\n`),
+        {
+          parents: true,
+        },
+      );
+    const add = async () => {
+      const run = await agent.exec({
+        argv: ["python3", "-c", "import calc; print(calc.add(2, 3))"],
+        cwd: "/workspace/pyc",
+      });
+      return run.stdout.toString().trim();
+    };
+    await write("a - b");
+    expect(await add()).toBe("-1");
+    await write("a * b");
+    expect(await add()).toBe("6");
+    const mtime = async () =>
+      (
+        await agent.exec({ argv: ["stat", "-c", "%Y", "/workspace/pyc/calc.py"] })
+      ).stdout.toString();
+    const first = await mtime();
+    await write("a + b");
+    expect(await mtime()).not.toBe(first);
+    expect(await add()).toBe("5");
+  });
+
   it("moves directory trees in and out as tar streams", async () => {
     const agent = launched.vm.agent;
     const src = fs.mkdtempSync(path.join(os.tmpdir(), "pyro-tar-"));

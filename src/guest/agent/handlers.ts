@@ -371,6 +371,8 @@ async function writeFile(
   const handle = await opened;
   try {
     await received;
+    const previous = await fs.promises.stat(filePath).catch(() => undefined);
+    if (previous) await leaveTheSecondOf(previous.mtimeMs, handle);
     await handle.sync();
     await handle.chmod(args.mode ?? 0o644);
     await handle.close();
@@ -381,6 +383,22 @@ async function writeFile(
     await fs.promises.rm(tmp, { force: true });
     throw error;
   }
+}
+
+/**
+ * Caches that trust a file's mtime in whole seconds (Python's .pyc, make) take
+ * a file replaced within the second of its last change, at the same size, for
+ * unchanged: an agent's quick fix would run the old code. So a replacement
+ * never keeps the old mtime's second; when it would, wait for the next second
+ * (at most 1 s, and only for a file changed within the last one) and stamp it.
+ */
+async function leaveTheSecondOf(previousMtimeMs: number, handle: fs.promises.FileHandle) {
+  const second = Math.floor(previousMtimeMs / 1000);
+  const now = Date.now();
+  if (Math.floor(now / 1000) !== second) return;
+  await new Promise((resolve) => setTimeout(resolve, (second + 1) * 1000 - now + 5));
+  const stamp = new Date();
+  await handle.utimes(stamp, stamp);
 }
 
 /** Pack a directory (or one file, as its base name) with the guest's own tar and stream it to the host. */

@@ -645,6 +645,17 @@ describe("write_file", () => {
     expect(fs.readdirSync(dir)).toEqual(["out.txt"]);
   });
 
+  it("never leaves a replaced file's mtime in the second of its previous one", async () => {
+    // A .pyc or make rule keyed on whole-second mtimes would otherwise miss the change.
+    const { client } = connect();
+    const file = path.join(scratch("write"), "calc.py");
+    for (const body of ["return a - b", "return a * b", "return a + b"]) {
+      const before = fs.existsSync(file) ? Math.floor(fs.statSync(file).mtimeMs / 1000) : -1;
+      await settleWithin(client.writeFile(file, Buffer.from(body)), "write_file");
+      expect(Math.floor(fs.statSync(file).mtimeMs / 1000)).not.toBe(before);
+    }
+  });
+
   it("creates parent directories and defaults the mode to 0644", async () => {
     const { client } = connect();
     const file = path.join(scratch("write"), "a", "b", "c.txt");
