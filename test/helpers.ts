@@ -2,7 +2,7 @@
  * Helpers for guest-backed tests: they drive the built CLI (dist/cli.js) as a
  * user would, or the layers below the SDK, against real microVMs.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -83,6 +83,23 @@ export function launchContext(paths: PyroPaths = sharedPaths()): LaunchContext {
 /** A fresh, empty PYRO_HOME for tests that need their own cache or state. */
 export function tempHome(prefix = "pyro-test-"): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Write files into a directory and commit them all (a repository is made on first use); returns the commit. */
+export function commitFiles(dir: string, files: Record<string, string>, message = "init"): string {
+  for (const [name, body] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), body);
+  const git = (...args: string[]) =>
+    execFileSync(
+      "git",
+      ["-C", dir, "-c", "user.email=t@example.com", "-c", "user.name=t", ...args],
+      {
+        encoding: "utf8",
+      },
+    ).trim();
+  if (!fs.existsSync(path.join(dir, ".git"))) git("init", "-q");
+  git("add", ".");
+  git("commit", "-qm", message);
+  return git("rev-parse", "HEAD");
 }
 
 /** Copy an installed environment's cache entry from the shared cache into another PYRO_HOME. */

@@ -17,7 +17,7 @@ import {
   PROFILE_TOOLS,
   type ToolName,
 } from "../src/mcp/catalog.js";
-import { CLI, runCli } from "./helpers.js";
+import { CLI, commitFiles, runCli } from "./helpers.js";
 
 const clients: Client[] = [];
 const cleanups: (() => void)[] = [];
@@ -64,17 +64,12 @@ function implemented(tools: readonly ToolName[]): string[] {
 function project(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pyro-mcp-project-"));
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  fs.writeFileSync(path.join(dir, "calc.sh"), "add() { echo $(( $1 - $2 )); }\n");
-  fs.writeFileSync(
-    path.join(dir, "test.sh"),
-    '. ./calc.sh\n[ "$(add 2 3)" = 5 ] && echo PASS || { echo FAIL; exit 1; }\n',
-  );
-  fs.writeFileSync(path.join(dir, ".gitignore"), "secret.txt\n");
-  fs.writeFileSync(path.join(dir, "secret.txt"), "do not seed\n");
-  const git = (...args: string[]) => execFileSync("git", ["-C", dir, ...args], { stdio: "ignore" });
-  git("init", "-q");
-  git("add", ".");
-  git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "init");
+  commitFiles(dir, {
+    "calc.sh": "add() { echo $(( $1 - $2 )); }\n",
+    "test.sh": '. ./calc.sh\n[ "$(add 2 3)" = 5 ] && echo PASS || { echo FAIL; exit 1; }\n',
+    ".gitignore": "secret.txt\n",
+    "secret.txt": "do not seed\n",
+  });
   return dir;
 }
 
@@ -147,19 +142,7 @@ describe("pyro mcp serve", () => {
     const first = execFileSync("git", ["-C", repo, "rev-parse", "HEAD"], {
       encoding: "utf8",
     }).trim();
-    fs.writeFileSync(path.join(repo, "later.txt"), "added after the pinned commit\n");
-    execFileSync("git", ["-C", repo, "add", "."]);
-    execFileSync("git", [
-      "-C",
-      repo,
-      "-c",
-      "user.email=t@example.com",
-      "-c",
-      "user.name=t",
-      "commit",
-      "-qm",
-      "later",
-    ]);
+    commitFiles(repo, { "later.txt": "added after the pinned commit\n" }, "later");
     const client = await connect(["--repo-url", repo, "--repo-ref", first]);
     const created = await call(client, "workspace_create", {});
     expect(created.error, created.text).toBe(false);

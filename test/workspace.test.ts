@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Pyro } from "../src/sdk/pyro.js";
 import type { Workspace, WorkspaceExecResult } from "../src/workspaces/service.js";
 import {
+  commitFiles,
   pidAlive,
   runCli,
   runCliJson,
@@ -30,18 +31,13 @@ afterEach(async () => {
 /** A small repo with a failing test, as an agent would be handed. */
 function makeRepo(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pyro-repo-"));
-  fs.writeFileSync(path.join(dir, "calc.py"), "def add(a, b):\n    return a - b\n");
-  fs.writeFileSync(
-    path.join(dir, "test_calc.py"),
-    "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n\nunittest.main()\n",
-  );
-  fs.writeFileSync(path.join(dir, ".gitignore"), "secret.env\n");
-  fs.writeFileSync(path.join(dir, "secret.env"), "TOKEN=do-not-seed\n");
-  const git = (...args: string[]) =>
-    execFileSync("git", ["-C", dir, "-c", "user.email=t@t", "-c", "user.name=t", ...args]);
-  git("init", "-q");
-  git("add", ".");
-  git("commit", "-qm", "init");
+  commitFiles(dir, {
+    "calc.py": "def add(a, b):\n    return a - b\n",
+    "test_calc.py":
+      "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n\nunittest.main()\n",
+    ".gitignore": "secret.env\n",
+    "secret.env": "TOKEN=do-not-seed\n",
+  });
   fs.writeFileSync(path.join(dir, "NOTES.md"), "untracked but not ignored\n");
   return dir;
 }
