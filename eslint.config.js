@@ -1,5 +1,6 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import layers from "./eslint.layers.js";
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "coverage/"] },
@@ -14,5 +15,10 @@ export default tseslint.config(
       ],
       "no-constant-condition": ["error", { checkLoops: false }],
     },
+  },
+  {
+    files: ["src/**/*.ts"],
+    plugins: { pyro: layers },
+    rules: { "pyro/layers": "error" },
   },
 );

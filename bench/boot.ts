@@ -19,7 +19,7 @@
 import { resolvePaths } from "../src/config/paths.js";
 import { EnvironmentCache } from "../src/environments/cache.js";
 import type { ProgressFn } from "../src/util/progress.js";
-import { launchVm, type LaunchContext } from "../src/workspaces/launch.js";
+import { launchVm, type LaunchContext } from "../src/boot/launch.js";
 import {
   cliOnce,
   elapsedMs,

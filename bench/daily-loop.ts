@@ -54,14 +54,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { environmentSlug } from "../src/environments/catalog.js";
 import { Pyro } from "../src/sdk/pyro.js";
 import { processAlive } from "../src/util/procs.js";
-import { DEFAULT_MEM_MIB, DEFAULT_VCPUS } from "../src/workspaces/launch.js";
+import { resolvePaths } from "../src/config/paths.js";
+import { DEFAULTS } from "../src/limits.js";
 import {
   liveStandby,
   spawnStandby,
   stopStandbys,
   type StandbySlot,
-} from "../src/workspaces/standby.js";
-import type { WorkspaceRecord } from "../src/workspaces/store.js";
+} from "../src/supervisor/standby-pool.js";
+import type { WorkspaceRecord } from "../src/records/store.js";
 import {
   deleteLabelledOnSignal,
   elapsedMs,
@@ -141,15 +142,16 @@ async function main(): Promise<void> {
   const environment = process.env.BENCH_ENV || "debian:12";
   if (!isBuilt()) throw new Error("dist/ is missing: run `npm run build` first");
   const pyro = new Pyro();
+  const paths = resolvePaths(process.env);
   const ws = pyro.workspaces;
   const labels = { [BENCH_LABEL]: String(process.pid) };
-  const warmRoot = path.join(pyro.paths.cache, "warm");
+  const warmRoot = path.join(paths.cache, "warm");
   const warmDir = path.join(
     warmRoot,
-    `${environmentSlug(environment)}-${DEFAULT_VCPUS}c-${DEFAULT_MEM_MIB}m`,
+    `${environmentSlug(environment)}-${DEFAULTS.vcpuCount}c-${DEFAULTS.memMib}m`,
   );
   const hiddenDir = `${warmDir}${HIDDEN_INFIX}${process.pid}`;
-  log(`environment ${environment}, ${runs} run(s) each, state in ${pyro.paths.data}`);
+  log(`environment ${environment}, ${runs} run(s) each, state in ${paths.data}`);
 
   // A run that was killed outright (SIGKILL) left the snapshot renamed aside: put it back.
   if (fs.existsSync(warmRoot)) {
@@ -243,10 +245,10 @@ async function main(): Promise<void> {
   /** The supervisor's and QEMU's pids as the workspace's record on disk has them. */
   const readPids = (id: string): Pick<WorkspaceRecord, "qemu_pid" | "supervisor_pid"> =>
     JSON.parse(
-      fs.readFileSync(path.join(pyro.paths.data, "workspaces", id, "workspace.json"), "utf8"),
+      fs.readFileSync(path.join(paths.data, "workspaces", id, "workspace.json"), "utf8"),
     ) as WorkspaceRecord;
 
-  const slot: StandbySlot = { environment, vcpus: DEFAULT_VCPUS, memMib: DEFAULT_MEM_MIB };
+  const slot: StandbySlot = { environment, vcpus: DEFAULTS.vcpuCount, memMib: DEFAULTS.memMib };
   /** Standby VMs on (the default) or off (PYRO_STANDBY=0, and any running one stopped). */
   const useStandby = async (on: boolean): Promise<void> => {
     if (on) {
@@ -254,15 +256,15 @@ async function main(): Promise<void> {
       return;
     }
     process.env.PYRO_STANDBY = "0";
-    stopStandbys(pyro.paths);
-    while (liveStandby(pyro.paths, slot)) await sleep(50);
+    stopStandbys(paths);
+    while (liveStandby(paths, slot)) await sleep(50);
   };
   /** Until the slot's standby is ready (started if there is none); how long that took is logged. */
   const refillTimes: number[] = [];
   const standbyReady = async (label: string): Promise<void> => {
     const start = Date.now();
-    spawnStandby(pyro.paths, slot);
-    while (liveStandby(pyro.paths, slot)?.state !== "ready") {
+    spawnStandby(paths, slot);
+    while (liveStandby(paths, slot)?.state !== "ready") {
       if (Date.now() - start > 120_000) throw new Error(`${label}: no standby VM ready in 120 s`);
       await sleep(20);
     }
@@ -342,7 +344,7 @@ async function main(): Promise<void> {
   );
   // What the standby itself holds while it waits.
   await standbyReady("standby rss");
-  const standby = liveStandby(pyro.paths, slot)!;
+  const standby = liveStandby(paths, slot)!;
   const standbyRss = {
     qemu: rssMib(standby.qemu_pid, "qemu-system"),
     qemuAnon: rssMib(standby.qemu_pid, "qemu-system", "RssAnon"),

@@ -2,7 +2,7 @@
  * Helpers shared by the benchmarks in bench/: run counts, timing, statistics,
  * the human table, the results file and spawning the built CLI.
  */
-import type { WorkspaceService } from "../src/workspaces/service.js";
+import type { Workspaces } from "../src/sdk/workspaces.js";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -172,7 +172,7 @@ export function runMain(main: () => Promise<void>): void {
  * `label=value`, and exit. Returns the function that removes the handlers.
  */
 export function deleteLabelledOnSignal(
-  workspaces: WorkspaceService,
+  workspaces: Workspaces,
   label: string,
   value: string,
   first?: () => void,
@@ -183,8 +183,8 @@ export function deleteLabelledOnSignal(
     cleaningUp = true;
     first?.();
     log(`${signal}: deleting this run's workspaces`);
-    const mine = workspaces.store.all().filter((r) => r.labels[label] === value);
-    void Promise.allSettled(mine.map((r) => workspaces.delete(r.id))).finally(() =>
+    const mine = workspaces.list().filter((w) => w.labels[label] === value);
+    void Promise.allSettled(mine.map((w) => workspaces.delete(w.id))).finally(() =>
       process.exit(signal === "SIGINT" ? 130 : 143),
     );
   };

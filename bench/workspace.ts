@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   const pyro = new Pyro();
   const ws = pyro.workspaces;
   const labels = { [BENCH_LABEL]: String(process.pid) };
-  log(`environment ${environment}, ${runs} run(s) each, state in ${pyro.paths.data}`);
+  log(`environment ${environment}, ${runs} run(s) each, state in ${pyro.home.data}`);
 
   // Delete whatever this process created if it is interrupted.
   const removeSignalHandlers = deleteLabelledOnSignal(ws, BENCH_LABEL, labels[BENCH_LABEL]!);

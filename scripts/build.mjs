@@ -19,7 +19,8 @@ await build({
   entryPoints: {
     cli: "src/cli/main.ts",
     index: "src/index.ts",
-    supervisor: "src/workspaces/supervisor-main.ts",
+    mcp: "src/mcp/index.ts",
+    supervisor: "src/supervisor/main.ts",
   },
   outdir: "dist",
   external,
@@ -28,7 +29,7 @@ await build({
   banner: { js: "" },
 });
 // The agent runs in the guest with nothing but Node: bundle everything into one file.
-await build({ ...common, entryPoints: { agent: "src/guest/agent/main.ts" }, outdir: "dist" });
+await build({ ...common, entryPoints: { agent: "src/agent/main.ts" }, outdir: "dist" });
 const cli = "dist/cli.js";
 fs.writeFileSync(cli, `#!/usr/bin/env node\n${fs.readFileSync(cli, "utf8")}`);
 fs.chmodSync(cli, 0o755);

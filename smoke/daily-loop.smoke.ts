@@ -15,7 +15,7 @@ import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { afterAll, expect, it } from "vitest";
 import { resolvePaths } from "../src/config/paths.js";
-import { listStandbys, stopStandbys } from "../src/workspaces/standby.js";
+import { listStandbys, stopStandbys } from "../src/supervisor/standby-pool.js";
 import { CLI, copyEnvironmentInto, runCli, runCliJson, waitFor } from "../test/helpers.js";
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "pyro-smoke-"));

@@ -1,8 +1,10 @@
 /**
  * The one error family of pyro. Every failure a user can see is a PyroError
- * with a stable `code` and, where there is one, a `hint` that names the fix.
- * The CLI maps codes to exit codes once (see `exitCodeFor`); the MCP server
- * maps them to tool errors.
+ * with a stable `code`; where there is a way out it carries a `hint` (advice
+ * that reads the same everywhere) or a structured `fix` (an action, which
+ * each face words in its own terms: a CLI command for the CLI, a tool and
+ * its arguments for MCP). The CLI maps codes to exit codes once (see
+ * `exitCodeFor`); the MCP server maps errors to tool errors.
  */
 export const ErrorCodes = {
   /** Bad arguments: the caller must change the call. */
@@ -39,14 +41,45 @@ export const ErrorCodes = {
   PatchFailed: "patch_failed",
   /** A limit (running VMs, sizes) was reached. */
   LimitExceeded: "limit_exceeded",
+  /** No running or recent command has this id (exec handles). */
+  CommandNotFound: "command_not_found",
+  /** A file or directory the operation needs does not exist in the guest. */
+  FileNotFound: "file_not_found",
   /** Anything we did not anticipate. */
   Internal: "internal_error",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+/**
+ * What the caller can do about an error, as data. Faces word it: the CLI as
+ * a command line, MCP as a tool call.
+ */
+export type Fix =
+  /** Boot a stopped or failed workspace again (its disk is kept). */
+  | { kind: "start_workspace"; workspace: string }
+  /** Use an existing workspace; these are the known ones. */
+  | { kind: "find_workspace"; known: string[] }
+  /** Stop or delete a running workspace (or raise the limit). */
+  | { kind: "free_slot"; running: string[] }
+  /** Delete the named snapshot first, or choose another name. */
+  | { kind: "delete_snapshot"; workspace: string; snapshot: string }
+  /** Read the file again and make the patch against its current content. */
+  | { kind: "reread_file"; path?: string }
+  /** Use a path inside /workspace (no `..`, no symlinks leading out). */
+  | { kind: "stay_in_workspace" }
+  /** Wait for a command still running, or find its result in the journal. */
+  | { kind: "find_command"; running: { command_id: string; command: string }[] }
+  /** Install the host packages pyro needs. */
+  | { kind: "run_setup"; packages?: string[] }
+  /** Check the host (QEMU, acceleration, environments); `note` says what else may help. */
+  | { kind: "run_doctor"; note?: string }
+  /** Build an environment again (once its cause is fixed). */
+  | { kind: "pull_environment"; environment?: string; note?: string };
+
 export interface PyroErrorOptions {
   hint?: string;
+  fix?: Fix;
   details?: Record<string, unknown>;
   cause?: unknown;
 }
@@ -54,6 +87,7 @@ export interface PyroErrorOptions {
 export class PyroError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
+  readonly fix: Fix | undefined;
   readonly details: Record<string, unknown> | undefined;
 
   constructor(code: ErrorCode, message: string, options: PyroErrorOptions = {}) {
@@ -61,6 +95,7 @@ export class PyroError extends Error {
     this.name = "PyroError";
     this.code = code;
     this.hint = options.hint;
+    this.fix = options.fix;
     this.details = options.details;
   }
 

@@ -1,8 +1,32 @@
-/** pyro-mcp: the public SDK surface. */
-export { Pyro, type PyroOptions } from "./sdk/pyro.js";
-export { PyroError, ErrorCodes, type ErrorCode } from "./errors.js";
-export type { RunOptions, RunResult } from "./workspaces/run.js";
-export type { DoctorReport, DoctorCheck, DoctorOptions } from "./doctor/doctor.js";
+/**
+ * pyro-mcp: the public SDK surface. `Pyro` is the front door; everything
+ * else here is a payload type, an option type, or a published constant.
+ * The MCP server is a separate entry point, `pyro-mcp/mcp`.
+ */
+export { Pyro, type PyroOptions, type Environments } from "./sdk/pyro.js";
+export {
+  Workspaces,
+  type CreateWorkspaceOptions,
+  type ExecOptions as WorkspaceExecOptions,
+  type ExecStartOptions,
+} from "./sdk/workspaces.js";
+export type { ExecStatus } from "./sdk/exec-handles.js";
+export type { ProjectSource, ProjectOptions } from "./sdk/project.js";
+export {
+  PyroError,
+  ErrorCodes,
+  toPyroError,
+  exitCodeFor,
+  type ErrorCode,
+  type Fix,
+} from "./errors.js";
+export { DEFAULTS, BOUNDS, OUTPUT_LIMITS } from "./limits.js";
+export { VERSION } from "./version.js";
+export type { ProgressFn } from "./util/progress.js";
+export { CATALOG, DEFAULT_ENVIRONMENT } from "./environments/catalog.js";
+export type { RunOptions, RunResult } from "./run/run.js";
+export type { DoctorReport, DoctorCheck, DoctorOptions } from "./daily-loop/doctor.js";
+export type { PrepareOptions, PrepareResult } from "./daily-loop/prepare.js";
 export type {
   EnvironmentInfo,
   EnvironmentInspection,
@@ -10,27 +34,9 @@ export type {
   PruneResult,
 } from "./environments/service.js";
 export type { SetupResult } from "./host/requirements.js";
-export { CATALOG, DEFAULT_ENVIRONMENT } from "./environments/catalog.js";
-export { VERSION } from "./version.js";
-export type {
-  Workspace,
-  WorkspaceExecResult,
-  CreateWorkspaceOptions,
-  ExecOptions as WorkspaceExecOptions,
-} from "./workspaces/service.js";
+export type { Workspace, WorkspaceExecResult, NamedSnapshot } from "./workspaces/payloads.js";
 export type { DiffResult, DiffEntry } from "./workspaces/diff.js";
 export type { JournalEntry } from "./workspaces/journal.js";
-export type { PrepareOptions, PrepareResult } from "./workspaces/prepare.js";
-export type { McpServerOptions } from "./mcp/server.js";
-export {
-  TOOL_NAMES,
-  PROFILES,
-  MODES,
-  PROFILE_TOOLS,
-  MODE_TOOLS,
-  type ToolName,
-  type Profile,
-  type Mode,
-} from "./mcp/catalog.js";
-export type { ProjectSource } from "./workspaces/project.js";
 export type { WorkspaceSummary } from "./workspaces/summary.js";
+export { formatSummary } from "./workspaces/summary.js";
+export type { SkippedEntry } from "./workspaces/archives.js";

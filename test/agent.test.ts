@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchVm, type Launched } from "../src/workspaces/launch.js";
+import { launchVm, type Launched } from "../src/boot/launch.js";
 import { launchContext } from "./helpers.js";
 
 let launched: Launched;
@@ -105,7 +105,7 @@ describe("guest agent", () => {
     const mode = await agent.exec({ argv: ["stat", "-c", "%a", "/workspace/sub/data.bin"] });
     expect(mode.stdout.toString().trim()).toBe("640");
     await expect(agent.readFile("/workspace/missing", 10)).rejects.toMatchObject({
-      code: "guest_error",
+      code: "file_not_found",
       details: { guest_code: "not_found" },
     });
   });

@@ -3,7 +3,7 @@
  * exec, and failing checks that name their fix without hanging.
  */
 import { describe, expect, it } from "vitest";
-import type { DoctorReport } from "../src/doctor/doctor.js";
+import type { DoctorReport } from "../src/daily-loop/doctor.js";
 import { runCli, runCliJson } from "./helpers.js";
 
 describe("pyro doctor", () => {

@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { resolvePaths, type PyroPaths } from "../src/config/paths.js";
 import { EnvironmentCache } from "../src/environments/cache.js";
-import type { LaunchContext } from "../src/workspaces/launch.js";
+import type { LaunchContext } from "../src/boot/launch.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const CLI = path.join(ROOT, "dist", "cli.js");

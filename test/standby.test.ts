@@ -1,5 +1,5 @@
 /**
- * Standby VMs (src/workspaces/standby.ts) on real guests: a prepared
+ * Standby VMs (src/supervisor/standby-pool.ts) on real guests: a prepared
  * environment keeps one VM restored and waiting; create and reset take it
  * over with the workspace's own identity; it is refilled, idles out, and is
  * never taken over when it came from another snapshot. The other guest tests
@@ -16,7 +16,7 @@ import {
   standbyFiles,
   stopStandbys,
   type StandbyRecord,
-} from "../src/workspaces/standby.js";
+} from "../src/supervisor/standby-pool.js";
 import { pidAlive, runCli, runCliJson, sharedPaths, waitFor } from "./helpers.js";
 
 const ON = { PYRO_STANDBY: "1" };

@@ -9,9 +9,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { resolvePaths } from "../src/config/paths.js";
-import type { DoctorReport } from "../src/doctor/doctor.js";
-import type { PrepareResult } from "../src/workspaces/prepare.js";
-import type { Workspace, WorkspaceExecResult } from "../src/workspaces/service.js";
+import type { DoctorReport } from "../src/daily-loop/doctor.js";
+import type { PrepareResult } from "../src/daily-loop/prepare.js";
+import type { Workspace, WorkspaceExecResult } from "../src/workspaces/payloads.js";
 import { copyEnvironmentInto, runCli, runCliJson, spawnCli, tempHome, waitFor } from "./helpers.js";
 
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Pyro } from "../src/sdk/pyro.js";
-import type { Workspace, WorkspaceExecResult } from "../src/workspaces/service.js";
+import type { Workspace, WorkspaceExecResult } from "../src/workspaces/payloads.js";
 import {
   commitFiles,
   pidAlive,

@@ -1,7 +1,7 @@
 /** Shared pieces of the CLI commands: option parsers, the SDK instance, error handling. */
 import { InvalidArgumentError } from "commander";
-import { Pyro } from "../sdk/pyro.js";
-import { endProgress, stderrProgress } from "../util/progress.js";
+import { Pyro } from "../index.js";
+import { endProgress, stderrProgress } from "./progress.js";
 import { reportError } from "./output.js";
 
 export function positiveInt(name: string) {

@@ -3,12 +3,17 @@
  * call into the SDK, whose payload `--json` prints unchanged.
  */
 import { Command, CommanderError, Option } from "commander";
-import { ErrorCodes, PyroError } from "../errors.js";
-import { endProgress } from "../util/progress.js";
-import { VERSION } from "../version.js";
-import { CATALOG, DEFAULT_ENVIRONMENT } from "../environments/catalog.js";
+import {
+  CATALOG,
+  DEFAULTS,
+  DEFAULT_ENVIRONMENT,
+  ErrorCodes,
+  PyroError,
+  VERSION,
+} from "../index.js";
 import { act, positiveInt, positiveNumber, sdk } from "./common.js";
 import { formatBytes, printJson, reportError, table } from "./output.js";
+import { endProgress } from "./progress.js";
 import { registerMcpCommands } from "./mcp.js";
 import { registerWorkspaceCommands } from "./workspace.js";
 
@@ -46,11 +51,15 @@ export function buildProgram(passthrough: string[]): Command {
     .command("run")
     .description("boot a fresh VM, run one command in it, stream its output, delete the VM")
     .argument("[environment]", `environment (default ${DEFAULT_ENVIRONMENT})`)
-    .option("--vcpu-count <n>", "virtual CPUs (default 1)", positiveInt("--vcpu-count"))
-    .option("--mem-mib <n>", "memory in MiB (default 1024)", positiveInt("--mem-mib"))
+    .option(
+      "--vcpu-count <n>",
+      `virtual CPUs (default ${DEFAULTS.vcpuCount})`,
+      positiveInt("--vcpu-count"),
+    )
+    .option("--mem-mib <n>", `memory in MiB (default ${DEFAULTS.memMib})`, positiveInt("--mem-mib"))
     .option(
       "--timeout-seconds <n>",
-      "kill the command after this long (default 30)",
+      `kill the command after this long (default ${DEFAULTS.execTimeoutSeconds})`,
       positiveNumber("--timeout-seconds"),
     )
     .option("--json", "print the result as JSON instead of streaming output")

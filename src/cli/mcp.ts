@@ -1,7 +1,6 @@
 /** `pyro mcp serve`: the MCP server for chat hosts, over stdio or local HTTP. */
 import { Command, Option } from "commander";
-import { ErrorCodes, PyroError } from "../errors.js";
-import { Pyro } from "../sdk/pyro.js";
+import { ErrorCodes, Pyro, PyroError } from "../index.js";
 import {
   DEFAULT_PROFILE,
   MODES,
@@ -10,7 +9,6 @@ import {
   type Mode,
   type Profile,
 } from "../mcp/catalog.js";
-import { ExecJobs } from "../mcp/exec-jobs.js";
 import { act, positiveInt } from "./common.js";
 
 interface ServeOptions {
@@ -70,16 +68,16 @@ export function registerMcpCommands(program: Command): void {
           ...(opts.repoRef ? { repoRef: opts.repoRef } : {}),
         });
         try {
-          const jobs = new ExecJobs();
+          // Loaded here, so plain CLI commands never load the MCP SDK.
+          const { createMcpServer, serveOverHttp, serveOverStdio } =
+            await import("../mcp/index.js");
           const factory = () =>
-            pyro.createMcpServer({
+            createMcpServer(pyro, {
               ...(opts.profile ? { profile: opts.profile } : {}),
               ...(opts.mode ? { mode: opts.mode } : {}),
               ...(opts.environment ? { environment: opts.environment } : {}),
               ...(project ? { project } : {}),
-              jobs,
             });
-          const { serveOverHttp, serveOverStdio } = await import("../mcp/serve.js");
           const surface = surfaceFor(opts.profile ?? DEFAULT_PROFILE, opts.mode);
           const pending = surface.pending.map((p) => p.tool);
           const about =

@@ -3,7 +3,8 @@
  * output goes to stdout for results and stderr for notes. Errors map to exit
  * codes once, here.
  */
-import { exitCodeFor, toPyroError } from "../errors.js";
+import { exitCodeFor, toPyroError } from "../index.js";
+import { cliHint } from "./fixes.js";
 
 export function printJson(payload: unknown): void {
   process.stdout.write(`${JSON.stringify(payload, null, 2)}\n`);
@@ -33,11 +34,12 @@ export function table(rows: string[][]): string {
 /** Print an error the way the contract says (one `error:` line plus a hint) and return the exit code. */
 export function reportError(error: unknown, json: boolean): number {
   const pyroError = toPyroError(error);
+  const hint = cliHint(pyroError);
   if (json) {
-    printJson({ error: pyroError.toJSON() });
+    printJson({ error: { ...pyroError.toJSON(), ...(hint === undefined ? {} : { hint }) } });
   } else {
     process.stderr.write(`error: ${pyroError.message}\n`);
-    if (pyroError.hint) process.stderr.write(`hint: ${pyroError.hint}\n`);
+    if (hint) process.stderr.write(`hint: ${hint}\n`);
   }
   if (process.env.PYRO_DEBUG && pyroError.stack) process.stderr.write(`${pyroError.stack}\n`);
   return exitCodeFor(pyroError);

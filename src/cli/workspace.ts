@@ -4,10 +4,14 @@
  */
 import fs from "node:fs";
 import { Command } from "commander";
-import { DEFAULT_ENVIRONMENT } from "../environments/catalog.js";
-import { ErrorCodes, PyroError } from "../errors.js";
-import type { Workspace } from "../workspaces/service.js";
-import { formatSummary } from "../workspaces/summary.js";
+import {
+  DEFAULTS,
+  DEFAULT_ENVIRONMENT,
+  ErrorCodes,
+  PyroError,
+  formatSummary,
+  type Workspace,
+} from "../index.js";
 import { act, positiveInt, positiveNumber, sdk } from "./common.js";
 import { printJson, table } from "./output.js";
 
@@ -80,8 +84,12 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
     )
     .option("--name <name>", "a unique name usable wherever an id is")
     .option("--label <key=value>", "a label (repeatable)", collect)
-    .option("--vcpu-count <n>", "virtual CPUs (default 1)", positiveInt("--vcpu-count"))
-    .option("--mem-mib <n>", "memory in MiB (default 1024)", positiveInt("--mem-mib"))
+    .option(
+      "--vcpu-count <n>",
+      `virtual CPUs (default ${DEFAULTS.vcpuCount})`,
+      positiveInt("--vcpu-count"),
+    )
+    .option("--mem-mib <n>", `memory in MiB (default ${DEFAULTS.memMib})`, positiveInt("--mem-mib"))
     .option(
       "--ttl-seconds <n>",
       "delete the workspace after this long",
@@ -291,7 +299,7 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
     .description("run a command in /workspace (sh -lc); streams output, exits with its code")
     .option(
       "--timeout-seconds <n>",
-      "kill the command after this long (default 30)",
+      `kill the command after this long (default ${DEFAULTS.execTimeoutSeconds})`,
       positiveNumber("--timeout-seconds"),
     )
     .option("--json", "print the result as JSON instead of streaming")
@@ -368,7 +376,11 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
     .command("read")
     .argument("<workspace>", "id or name")
     .argument("<path>", "file under /workspace")
-    .option("--max-bytes <n>", "read at most this much (default 65536)", positiveInt("--max-bytes"))
+    .option(
+      "--max-bytes <n>",
+      `read at most this much (default ${DEFAULTS.fileReadBytes})`,
+      positiveInt("--max-bytes"),
+    )
     .option("--content-only", "print only the content")
     .option("--json", "print as JSON")
     .action(

@@ -11,8 +11,8 @@ import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
 import { pipeline } from "node:stream/promises";
-import { ErrorCodes, PyroError } from "../errors.js";
-import { INITRAMFS_INIT, ROOT_LABEL } from "../guest/boot-scripts.js";
+import { ErrorCodes, PyroError, type Fix } from "../errors.js";
+import { INITRAMFS_INIT, ROOT_LABEL } from "../vm/boot-scripts.js";
 import { requireHostTools } from "../host/requirements.js";
 import { buildExt4Image } from "../util/disk-images.js";
 import { removeTree } from "../util/mounts.js";
@@ -49,7 +49,10 @@ const DPKG_EXCLUDES = [
   "path-include=/usr/share/locale/locale.alias",
 ];
 
-const BUILD_HINT = "check that Debian's archive is reachable, then run `pyro env pull` again";
+const BUILD_FIX: Fix = {
+  kind: "pull_environment",
+  note: "check that Debian's archive is reachable",
+};
 
 export async function buildEnvironment(
   entry: CatalogEntry,
@@ -97,13 +100,14 @@ async function extractKernel(dir: string, progress: ProgressFn) {
     ["--variant=extract", `--include=${KERNEL_PACKAGE}`, DEBIAN_SUITE, dir, DEBIAN_MIRROR],
     {
       errorCode: ErrorCodes.EnvironmentBuildFailed,
-      hint: BUILD_HINT,
+      fix: BUILD_FIX,
       onLine: (l) => progress(`kernel: ${l}`),
     },
   );
   const boot = path.join(dir, "boot");
   const image = fs.readdirSync(boot).find((f) => f.startsWith("vmlinuz-"));
-  if (!image) throw new Error(`no kernel image in ${KERNEL_PACKAGE}`);
+  if (!image)
+    throw new PyroError(ErrorCodes.EnvironmentBuildFailed, `no kernel image in ${KERNEL_PACKAGE}`);
   const release = image.slice("vmlinuz-".length);
   return {
     vmlinuz: path.join(boot, image),
@@ -148,7 +152,7 @@ async function bootstrapRoot(
   );
   await runCommand("mmdebstrap", [...args, DEBIAN_SUITE, dir, DEBIAN_MIRROR], {
     errorCode: ErrorCodes.EnvironmentBuildFailed,
-    hint: BUILD_HINT,
+    fix: BUILD_FIX,
     timeoutMs: 60 * 60_000,
     parentDeathSignal: "TERM",
     onLine: (l) => progress(`rootfs: ${l}`),

@@ -21,8 +21,8 @@ import {
   type PyroPaths,
 } from "../config/paths.js";
 import { ErrorCodes, PyroError } from "../errors.js";
-import { runtimeFiles, type RuntimeFile } from "../guest/runtime-bundle.js";
-import { RUNTIME_LABEL } from "../guest/boot-scripts.js";
+import { runtimeFiles, type RuntimeFile } from "./runtime-disk.js";
+import { RUNTIME_LABEL } from "../vm/boot-scripts.js";
 import { buildExt4Image } from "../util/disk-images.js";
 import { removeTree, unmountUnder } from "../util/mounts.js";
 import { fileMatches, sha256, sha256File, sha256FileMemo } from "../util/hash.js";

@@ -79,7 +79,7 @@ export function findCatalogEntry(name: string): CatalogEntry {
   const entry = CATALOG.find((candidate) => candidate.name === name);
   if (!entry) {
     throw new PyroError(ErrorCodes.UnknownEnvironment, `unknown environment "${name}"`, {
-      hint: `choose one of: ${CATALOG.map((e) => e.name).join(", ")} (see \`pyro env list\`)`,
+      hint: `choose one of: ${CATALOG.map((e) => e.name).join(", ")}`,
       details: { catalog: CATALOG.map((e) => e.name) },
     });
   }

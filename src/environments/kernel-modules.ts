@@ -5,6 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { ErrorCodes, PyroError } from "../errors.js";
 
 /** Modules a pyro guest loads at boot: disks, the agent port, entropy, network. */
 export const BOOT_MODULES = [
@@ -19,7 +20,7 @@ export const BOOT_MODULES = [
 export function moduleDependencies(file: string): string[] {
   const elf = fs.readFileSync(file);
   if (elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2)
-    throw new Error(`${file} is not an ELF64 module`);
+    throw new PyroError(ErrorCodes.EnvironmentBuildFailed, `${file} is not an ELF64 module`);
   const shoff = Number(elf.readBigUInt64LE(0x28));
   const shentsize = elf.readUInt16LE(0x3a);
   const shnum = elf.readUInt16LE(0x3c);
@@ -84,7 +85,10 @@ export function resolveModuleLoadOrder(modulesDir: string, wanted: string[]): st
     const file = index.get(key);
     if (!file) {
       if (builtin.has(key)) return;
-      throw new Error(`kernel module ${name} not found under ${modulesDir}`);
+      throw new PyroError(
+        ErrorCodes.EnvironmentBuildFailed,
+        `kernel module ${name} not found under ${modulesDir}`,
+      );
     }
     for (const dep of moduleDependencies(file)) visit(dep);
     order.push(file);

@@ -7,6 +7,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { ErrorCodes, PyroError } from "../errors.js";
 
 /** Sets `_pyro_euid` from the shell's own /proc status: shell built-ins only, no spawn. */
 const EUID_PRELUDE = `# pyro: the effective uid without spawning id(1) (a spawn is slow under emulation)
@@ -22,7 +23,10 @@ unset _pyro_key _pyro_ruid _pyro_rest
 export function tuneEtcProfile(text: string): string {
   const uidTest = '"$(id -u)"';
   if (!text.includes(uidTest)) {
-    throw new Error(`/etc/profile changed upstream: no ${uidTest} to replace`);
+    throw new PyroError(
+      ErrorCodes.EnvironmentBuildFailed,
+      `/etc/profile changed upstream: no ${uidTest} to replace`,
+    );
   }
   const tuned = text.replaceAll(uidTest, '"${_pyro_euid:-$(id -u)}"');
   return `${EUID_PRELUDE}\n${tuned.trimEnd()}\nunset _pyro_euid\n`;
@@ -32,7 +36,10 @@ export function tuneEtcProfile(text: string): string {
 export function tuneRootProfile(text: string): string {
   const mesg = "mesg n 2> /dev/null || true";
   if (!text.includes(mesg)) {
-    throw new Error(`/root/.profile changed upstream: no "${mesg}" to guard`);
+    throw new PyroError(
+      ErrorCodes.EnvironmentBuildFailed,
+      `/root/.profile changed upstream: no "${mesg}" to guard`,
+    );
   }
   return text.replace(mesg, `if [ -t 0 ]; then ${mesg}; fi`);
 }

@@ -74,7 +74,7 @@ export function requireHostTools(binaries: string[]): void {
       ErrorCodes.HostRequirementMissing,
       `missing host tools: ${missing.map((m) => `${m.binary} (Debian package ${m.debian_package})`).join(", ")}`,
       {
-        hint: `${SETUP_HINT}, or: apt-get install ${missing.map((m) => m.debian_package).join(" ")}`,
+        fix: { kind: "run_setup", packages: missing.map((m) => m.debian_package) },
       },
     );
   }

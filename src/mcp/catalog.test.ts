@@ -8,7 +8,7 @@ import {
   TOOL_NAMES,
   surfaceFor,
 } from "./catalog.js";
-import { TOOLS } from "./tools.js";
+import { TOOLS } from "./tools/index.js";
 
 describe("the MCP catalog", () => {
   it("names the contract's 45 tools, each once", () => {

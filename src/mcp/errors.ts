@@ -1,42 +1,55 @@
 /**
- * Failures as MCP tool errors a model can act on: the message, then the fix
- * in terms of this server's tools (not CLI commands).
+ * Failures as MCP tool errors a model can act on: the code and message,
+ * then the fix worded in terms of this server's tools (never CLI commands a
+ * model cannot run; what only the user can do is said as such).
  */
-import { ErrorCodes, toPyroError } from "../errors.js";
+import { toPyroError, type Fix } from "../index.js";
 import type { Surface, ToolName } from "./catalog.js";
 
 export function toolErrorText(error: unknown, surface: Surface): string {
-  const modelHint = (error as { modelHint?: unknown } | undefined)?.modelHint;
-  if (typeof modelHint === "string") return `error: ${(error as Error).message}\nfix: ${modelHint}`;
   const e = toPyroError(error);
+  const fix = e.fix ? fixForModel(e.fix, surface) : e.hint;
+  return `error [${e.code}]: ${e.message}${fix ? `\nfix: ${fix}` : ""}`;
+}
+
+export function fixForModel(fix: Fix, surface: Surface): string {
   const has = (tool: ToolName) => surface.tools.includes(tool);
-  let fix = e.hint;
-  switch (e.code) {
-    case ErrorCodes.WorkspaceNotFound: {
-      const known = Array.isArray(e.details?.known) ? (e.details.known as string[]) : [];
-      fix = known.length
-        ? `use one of the known workspaces: ${known.join(", ")}`
-        : "there are no workspaces: call workspace_create first";
-      break;
-    }
-    case ErrorCodes.WorkspaceState:
-      fix = has("workspace_start")
+  switch (fix.kind) {
+    case "start_workspace":
+      return has("workspace_start")
         ? "call workspace_start to boot it again (its files are kept)"
         : has("workspace_reset")
           ? "call workspace_reset to bring it back at its baseline, or workspace_create for a new one"
           : "call workspace_create for a new workspace";
-      break;
-    case ErrorCodes.LimitExceeded:
-      fix = `${e.hint ?? ""}${has("workspace_delete") ? "; delete a workspace you no longer need with workspace_delete" : ""}`;
-      break;
-    case ErrorCodes.PatchFailed:
-      fix = "read the file with workspace_file_read and make a patch against its current content";
-      break;
-    case ErrorCodes.PathNotAllowed:
-      fix = "use a path relative to /workspace (no .., no symlinks that lead out)";
-      break;
-    default:
-      break;
+    case "find_workspace":
+      return fix.known.length
+        ? `use one of the known workspaces: ${fix.known.join(", ")}`
+        : "there are no workspaces: call workspace_create first";
+    case "free_slot":
+      return (
+        `running: ${fix.running.join(", ")}; ` +
+        (has("workspace_delete")
+          ? "delete a workspace you no longer need with workspace_delete"
+          : "ask the user to stop one") +
+        ", or ask the user to raise PYRO_MAX_RUNNING"
+      );
+    case "delete_snapshot":
+      return has("snapshot_delete")
+        ? `delete it first with snapshot_delete (name "${fix.snapshot}") or choose another name`
+        : "choose another name";
+    case "reread_file":
+      return "read the file with workspace_file_read and make a patch against its current content";
+    case "stay_in_workspace":
+      return "use a path relative to /workspace (no .., no symlinks that lead out)";
+    case "find_command":
+      return fix.running.length
+        ? `running commands: ${fix.running.map((c) => `${c.command_id} (${c.command})`).join(", ")}`
+        : "finished results are in the workspace journal (workspace_logs or workspace_summary); run the command again if needed";
+    case "run_setup":
+      return `the host lacks packages pyro needs: ask the user to run \`pyro setup\` as root${fix.packages?.length ? ` (or apt-get install ${fix.packages.join(" ")})` : ""}`;
+    case "run_doctor":
+      return `ask the user to run \`pyro doctor\`${fix.note ? `; ${fix.note}` : ""}`;
+    case "pull_environment":
+      return `${fix.note ? `${fix.note}; then ` : ""}ask the user to run \`pyro env pull${fix.environment ? ` ${fix.environment}` : ""}\``;
   }
-  return `error [${e.code}]: ${e.message}${fix ? `\nfix: ${fix}` : ""}`;
 }

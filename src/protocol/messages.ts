@@ -124,7 +124,20 @@ export interface OpMap {
   refresh: { args: RefreshArgs; result: { clock_skew_ms: number } };
 }
 
-export type OpName = keyof OpMap;
+/**
+ * Ops a supervisor answers itself; the agent never sees them. `pyro.claim`
+ * is served by a standby supervisor only: it takes the named workspace over.
+ */
+export interface SupervisorOpMap {
+  "pyro.stop": { args: Record<string, never>; result: { stopped: true } };
+  /** Pause the VM, save its memory to `memory` and copy its disk to `disk` (absolute paths). */
+  "pyro.fork": { args: { memory: string; disk: string }; result: { memory: string; disk: string } };
+  "pyro.claim": { args: { workspace_id: string }; result: { claimed: true } };
+}
+
+export type OpName = keyof OpMap | keyof SupervisorOpMap;
+export type OpArgs<K extends OpName> = (OpMap & SupervisorOpMap)[K]["args"];
+export type OpResult<K extends OpName> = (OpMap & SupervisorOpMap)[K]["result"];
 
 export interface RequestMessage {
   op: string;

@@ -1,10 +1,13 @@
 /**
- * The TypeScript SDK: `new Pyro().run({...})`, `pyro.environments.*`,
- * `pyro.doctor()`. Results are the same snake_case payloads `--json` prints.
+ * The TypeScript SDK: `new Pyro().run({...})`, `pyro.workspaces.*`,
+ * `pyro.environments.*`, `pyro.doctor()`, `pyro.prepare()`. Results are the
+ * same snake_case payloads `--json` prints and MCP returns.
  */
 import path from "node:path";
 import { ensurePrivateDir, resolvePaths, type PyroPaths } from "../config/paths.js";
-import { runDoctor, type DoctorOptions, type DoctorReport } from "../doctor/doctor.js";
+import { runDoctor, type DoctorOptions, type DoctorReport } from "../daily-loop/doctor.js";
+import { prepare, type PrepareOptions, type PrepareResult } from "../daily-loop/prepare.js";
+import { pruneCaches } from "../daily-loop/prune.js";
 import { EnvironmentCache } from "../environments/cache.js";
 import {
   inspectEnvironment,
@@ -16,15 +19,12 @@ import {
   type PullResult,
 } from "../environments/service.js";
 import { installRequirements, type SetupResult } from "../host/requirements.js";
+import { DEFAULTS } from "../limits.js";
+import { runOnce, type RunOptions, type RunResult } from "../run/run.js";
 import { silentProgress, type ProgressFn } from "../util/progress.js";
-import { DEFAULT_MAX_RUNNING, type LaunchContext } from "../workspaces/launch.js";
-import { runOnce, type RunOptions, type RunResult } from "../workspaces/run.js";
-import { WorkspaceService } from "../workspaces/service.js";
-import { prepare, type PrepareOptions, type PrepareResult } from "../workspaces/prepare.js";
-import { pruneCaches } from "../workspaces/prune.js";
-import { resolveProject, type ProjectOptions, type ProjectSource } from "../workspaces/project.js";
-import type { McpServerOptions } from "../mcp/server.js";
-import type { McpServer } from "@modelcontextprotocol/server";
+import { WorkspaceContext } from "../workspaces/context.js";
+import { resolveProject, type ProjectOptions, type ProjectSource } from "./project.js";
+import { Workspaces } from "./workspaces.js";
 
 export interface PyroOptions {
   /** State directory; defaults to $PYRO_HOME, else the XDG directories. */
@@ -35,58 +35,59 @@ export interface PyroOptions {
   maxRunning?: number;
 }
 
+export interface Environments {
+  list(): Promise<EnvironmentInfo[]>;
+  pull(name: string, options?: { force?: boolean }): Promise<PullResult>;
+  inspect(name: string): Promise<EnvironmentInspection>;
+  prune(options?: { all?: boolean }): Promise<PruneResult>;
+}
+
 export class Pyro {
-  readonly paths: PyroPaths;
-  readonly environments: {
-    list(): Promise<EnvironmentInfo[]>;
-    pull(name: string, options?: { force?: boolean }): Promise<PullResult>;
-    inspect(name: string): Promise<EnvironmentInspection>;
-    prune(options?: { all?: boolean }): Promise<PruneResult>;
-  };
-  /**
-   * Persistent workspaces: create, list, status, update, stop, start, delete,
-   * exec, logs, listFiles, readFile, writeFile, applyPatch, diff, export, syncPush.
-   */
-  readonly workspaces: WorkspaceService;
-  private readonly cache: EnvironmentCache;
-  private readonly progress: ProgressFn;
-  private readonly maxRunning: number;
+  /** Where pyro keeps its state and caches. */
+  readonly home: { data: string; cache: string };
+  readonly environments: Environments;
+  /** Persistent workspaces (contract §4). */
+  readonly workspaces: Workspaces;
+  readonly #paths: PyroPaths;
+  readonly #workspaces: WorkspaceContext;
 
   constructor(options: PyroOptions = {}) {
-    this.paths = resolvePaths(
+    const paths = resolvePaths(
       options.home ? { ...process.env, PYRO_HOME: options.home } : process.env,
     );
-    ensurePrivateDir(this.paths.data);
-    ensurePrivateDir(this.paths.cache);
-    this.cache = new EnvironmentCache(this.paths);
-    this.progress = options.progress ?? silentProgress;
+    this.#paths = paths;
+    this.home = { data: paths.data, cache: paths.cache };
+    ensurePrivateDir(paths.data);
+    ensurePrivateDir(paths.cache);
+    const cache = new EnvironmentCache(paths);
+    const progress = options.progress ?? silentProgress;
     const envLimit = Number(process.env.PYRO_MAX_RUNNING);
-    this.maxRunning =
+    const maxRunning =
       options.maxRunning ??
-      (Number.isInteger(envLimit) && envLimit > 0 ? envLimit : DEFAULT_MAX_RUNNING);
-    const cache = this.cache;
-    const progress = this.progress;
-    this.workspaces = new WorkspaceService(this.paths, cache, progress, this.maxRunning);
+      (Number.isInteger(envLimit) && envLimit > 0 ? envLimit : DEFAULTS.maxRunning);
+    this.#workspaces = new WorkspaceContext(paths, cache, progress, maxRunning);
+    this.workspaces = new Workspaces(this.#workspaces);
+    const store = this.#workspaces.store;
     this.environments = {
       list: () => listEnvironments(cache),
       pull: (name, opts) => pullEnvironment(cache, name, progress, opts),
       inspect: (name) => inspectEnvironment(cache, name),
-      prune: (opts) => pruneCaches(this.paths, cache, this.workspaces.store, opts),
+      prune: (opts) => pruneCaches(paths, cache, store, opts),
     };
   }
 
   /** Boot a fresh VM, run one command, delete the VM. */
   run(options: RunOptions): Promise<RunResult> {
-    return runOnce(this.launchContext(), options);
+    return runOnce(this.#workspaces.launch, options);
   }
 
   doctor(options: DoctorOptions = {}): Promise<DoctorReport> {
-    return runDoctor(this.paths, this.cache, options);
+    return runDoctor(this.#paths, this.#workspaces.cache, options);
   }
 
-  /** Boot an environment once and save a warm snapshot so creates are fast; proves it. Idempotent. */
+  /** Boot an environment once and save its warm image so creates are fast; proves it. Idempotent. */
   prepare(options: PrepareOptions = {}): Promise<PrepareResult> {
-    return prepare(this.launchContext(), this.workspaces, options);
+    return prepare(this.#workspaces, options);
   }
 
   /**
@@ -95,31 +96,11 @@ export class Pyro {
    * checkout `cwd` is in. Undefined when there is none.
    */
   resolveProject(options: Omit<ProjectOptions, "workDir">): Promise<ProjectSource | undefined> {
-    return resolveProject({ ...options, workDir: path.join(this.paths.tmp, "projects") });
-  }
-
-  /**
-   * An MCP server exposing this Pyro's tools for one profile or mode (the
-   * embedding entry point; `pyro mcp serve` uses it too). Connect it to any
-   * transport of the official MCP SDK. Loaded on first use, so programs that
-   * never serve MCP never load the MCP SDK.
-   */
-  async createMcpServer(options: McpServerOptions = {}): Promise<McpServer> {
-    const { createPyroMcpServer } = await import("../mcp/server.js");
-    return createPyroMcpServer(this, options);
+    return resolveProject({ ...options, workDir: path.join(this.#paths.tmp, "projects") });
   }
 
   /** Install the host packages pyro needs (apt-get; root). Idempotent. */
   setup(): Promise<SetupResult> {
-    return installRequirements(this.progress);
-  }
-
-  private launchContext(): LaunchContext {
-    return {
-      paths: this.paths,
-      cache: this.cache,
-      progress: this.progress,
-      maxRunning: this.maxRunning,
-    };
+    return installRequirements(this.#workspaces.progress);
   }
 }

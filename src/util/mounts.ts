@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { ErrorCodes, PyroError } from "../errors.js";
 
 /** Mount points at or below `dir`, deepest first (from /proc/self/mountinfo). */
 export function mountsUnder(dir: string): string[] {
@@ -30,7 +31,8 @@ export function unmountUnder(dir: string): void {
     }
   }
   if (mountsUnder(dir).length > 0) {
-    throw new Error(
+    throw new PyroError(
+      ErrorCodes.Busy,
       `cannot unmount filesystems under ${dir}; remove them by hand before deleting it`,
     );
   }

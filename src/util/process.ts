@@ -3,7 +3,7 @@
  * PyroError that carries the tail of stderr when the program fails.
  */
 import { spawn } from "node:child_process";
-import { ErrorCodes, PyroError, type ErrorCode } from "../errors.js";
+import { ErrorCodes, PyroError, type ErrorCode, type Fix } from "../errors.js";
 import { findExecutable } from "./which.js";
 
 export interface RunOptions {
@@ -14,7 +14,7 @@ export interface RunOptions {
   /** Each line of stderr (and stdout when not captured) as it arrives. */
   onLine?: (line: string) => void;
   errorCode?: ErrorCode;
-  hint?: string;
+  fix?: Fix;
   /**
    * Signal the program gets if this process dies (via setpriv --pdeathsig).
    * TERM lets tools such as mmdebstrap undo their mounts on the way out.
@@ -84,7 +84,7 @@ export function runCommand(
           options.errorCode ?? ErrorCodes.HostRequirementMissing,
           `cannot run ${command}: ${error.message}`,
           {
-            hint: options.hint ?? "run `pyro setup` to install the host packages pyro needs",
+            fix: options.fix ?? { kind: "run_setup" },
           },
         ),
       );
@@ -106,7 +106,7 @@ export function runCommand(
           options.errorCode ?? ErrorCodes.Internal,
           `${command} ${why}${tail ? `:\n${tail}` : ""}`,
           {
-            ...(options.hint ? { hint: options.hint } : {}),
+            ...(options.fix ? { fix: options.fix } : {}),
           },
         ),
       );

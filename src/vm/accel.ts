@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ensurePrivateDir, readJsonFile, writeFileAtomic } from "../config/paths.js";
-import { PROBE_MARKER } from "../guest/boot-scripts.js";
+import { PROBE_MARKER } from "./boot-scripts.js";
 import { buildQemuArgs, type Accel, type QemuInfo } from "./qemu.js";
 
 export interface AccelDecision {

@@ -10,7 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { ensurePrivateDir } from "../config/paths.js";
 import { ErrorCodes, PyroError } from "../errors.js";
-import { AgentClient } from "../guest/client.js";
+import { AgentClient } from "../protocol/client.js";
 import type { HelloResult } from "../protocol/messages.js";
 import { runCommand } from "../util/process.js";
 import { silentProgress, type ProgressFn } from "../util/progress.js";
@@ -49,7 +49,7 @@ export interface BootOptions {
   disk?: string;
   /** Recorded in the VM's record so limits count the workspace, not its VM. */
   workspaceId?: string;
-  /** A standby VM (workspaces/standby.ts) until assignWorkspace() is called. */
+  /** A standby VM (supervisor/standby-pool.ts) until assignWorkspace() is called. */
   standby?: boolean;
   /**
    * Resume from a memory snapshot (made by `snapshot()`) instead of booting.
@@ -109,7 +109,7 @@ export class MicroVm {
   /** A standby VM now belongs to workspace `workspaceId` (its record says so from now on). */
   assignWorkspace(workspaceId: string): void {
     const record = readRecord(this.dir);
-    if (!record) throw new Error(`the record of ${this.id} is gone`);
+    if (!record) throw new PyroError(ErrorCodes.VmDied, `the record of ${this.id} is gone`);
     delete record.standby;
     writeRecord({ ...record, workspace_id: workspaceId });
   }
@@ -279,7 +279,7 @@ export class MicroVm {
 
   private bootFailure(reason: string): PyroError {
     return new PyroError(ErrorCodes.VmBootFailed, `${reason}${this.diagnostics()}`, {
-      hint: "run `pyro doctor` to check QEMU and acceleration",
+      fix: { kind: "run_doctor" },
     });
   }
 
@@ -288,7 +288,10 @@ export class MicroVm {
       ErrorCodes.VmBootTimeout,
       `timed out waiting for ${what}${this.diagnostics()}`,
       {
-        hint: "run `pyro doctor`; under software emulation boots are slow, so a larger --timeout may help",
+        fix: {
+          kind: "run_doctor",
+          note: "under software emulation boots are slow, so a larger timeout may help",
+        },
       },
     );
   }

@@ -18,7 +18,7 @@ export interface VmRecord {
   created_at: string;
   /** The workspace this VM belongs to, if any. */
   workspace_id?: string;
-  /** A standby VM waiting for a workspace (workspaces/standby.ts): counted by no limit. */
+  /** A standby VM waiting for a workspace (supervisor/standby-pool.ts): counted by no limit. */
   standby?: boolean;
 }
 

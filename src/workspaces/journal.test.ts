@@ -2,13 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  appendJournal,
-  clip,
-  JOURNAL_OUTPUT_LIMIT,
-  readJournal,
-  type JournalEntry,
-} from "./journal.js";
+import { OUTPUT_LIMITS } from "../limits.js";
+import { appendJournal, clip, readJournal, type JournalEntry } from "./journal.js";
 
 let tmp: string;
 let file: string;
@@ -88,19 +83,19 @@ describe("clip", () => {
   it("keeps text up to the limit", () => {
     expect(clip("")).toEqual({ text: "", clipped: false });
     expect(clip("short")).toEqual({ text: "short", clipped: false });
-    const exact = "x".repeat(JOURNAL_OUTPUT_LIMIT);
+    const exact = "x".repeat(OUTPUT_LIMITS.journalChars);
     expect(clip(exact)).toEqual({ text: exact, clipped: false });
   });
 
   it("cuts text above the limit to the limit", () => {
-    const long = `${"a".repeat(JOURNAL_OUTPUT_LIMIT)}bcd`;
+    const long = `${"a".repeat(OUTPUT_LIMITS.journalChars)}bcd`;
     const result = clip(long);
     expect(result.clipped).toBe(true);
-    expect(result.text).toHaveLength(JOURNAL_OUTPUT_LIMIT);
-    expect(result.text).toBe("a".repeat(JOURNAL_OUTPUT_LIMIT));
+    expect(result.text).toHaveLength(OUTPUT_LIMITS.journalChars);
+    expect(result.text).toBe("a".repeat(OUTPUT_LIMITS.journalChars));
   });
 
   it("has a 64 KiB limit", () => {
-    expect(JOURNAL_OUTPUT_LIMIT).toBe(64 * 1024);
+    expect(OUTPUT_LIMITS.journalChars).toBe(64 * 1024);
   });
 });

@@ -4,9 +4,8 @@
  * result); a torn last line (a killed writer) is skipped when reading.
  */
 import { appendJsonLine, readJsonLines } from "../util/jsonl.js";
-import type { OutputEncoding } from "./output.js";
-
-export const JOURNAL_OUTPUT_LIMIT = 64 * 1024;
+import type { OutputEncoding } from "../protocol/command.js";
+import { OUTPUT_LIMITS } from "../limits.js";
 
 export interface JournalEntry {
   sequence: number;
@@ -34,7 +33,7 @@ export function readJournal(file: string): JournalEntry[] {
 
 /** Cut a string to the journal's limit (by characters of its encoded form). */
 export function clip(text: string): { text: string; clipped: boolean } {
-  return text.length > JOURNAL_OUTPUT_LIMIT
-    ? { text: text.slice(0, JOURNAL_OUTPUT_LIMIT), clipped: true }
+  return text.length > OUTPUT_LIMITS.journalChars
+    ? { text: text.slice(0, OUTPUT_LIMITS.journalChars), clipped: true }
     : { text, clipped: false };
 }

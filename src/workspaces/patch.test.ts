@@ -233,7 +233,7 @@ describe("planPatch", () => {
     expect(error.message).toContain("f.txt");
     expect(error.message).toContain("@@ -12,3 +12,3 @@");
     expect(error.message).toContain("nothing was changed");
-    expect(error.hint).toBeDefined();
+    expect(error.fix).toEqual({ kind: "reread_file", path: "f.txt" });
   });
 
   it("fails when the patch adds a file that exists", async () => {

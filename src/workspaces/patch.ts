@@ -94,16 +94,14 @@ export async function planPatch(patchText: string, read: ReadGuestFile): Promise
       throw new PyroError(
         ErrorCodes.PatchFailed,
         `${firstFailingHunk(before ?? "", file)} does not apply to ${name}; nothing was changed`,
-        {
-          hint: "read the file again and regenerate the patch against its current content",
-        },
+        { fix: { kind: "reread_file", path: name } },
       );
     }
     if (status === "deleted" && after !== "") {
       throw new PyroError(
         ErrorCodes.PatchFailed,
         `the patch deletes ${name}, but ${name} has content the patch does not remove; nothing was changed`,
-        { hint: "read the file again and regenerate the patch against its current content" },
+        { fix: { kind: "reread_file", path: name } },
       );
     }
     planned.push({

@@ -10,10 +10,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ErrorCodes, PyroError } from "../errors.js";
+import type { OriginKind } from "../records/store.js";
 import { packFiles, safeExtract, type SkippedEntry } from "./archives.js";
 
-/** Where a workspace's seed came from; "repo" is a repository cloned on the host (project source). */
-export type OriginKind = "empty" | "directory" | "git" | "archive" | "repo";
+export type { OriginKind };
 
 export interface PreparedSeed {
   origin_kind: OriginKind;

@@ -7,7 +7,7 @@
 import type { DiffEntry, DiffResult } from "./diff.js";
 import type { ReviewEvent } from "./events.js";
 import type { JournalEntry } from "./journal.js";
-import type { Workspace } from "./service.js";
+import type { Workspace } from "./payloads.js";
 
 /** Commands and changed files listed in full up to these counts; the totals are always exact. */
 export const SUMMARY_LIST_LIMIT = 200;

@@ -1,0 +1,33 @@
+/** How the CLI words an error's fix: as the command line to run. */
+import type { Fix, PyroError } from "../index.js";
+
+export function cliHint(error: PyroError): string | undefined {
+  return error.fix ? fixForCli(error.fix) : error.hint;
+}
+
+export function fixForCli(fix: Fix): string {
+  switch (fix.kind) {
+    case "start_workspace":
+      return `start it with \`pyro workspace start ${fix.workspace}\` (its disk is kept)`;
+    case "find_workspace":
+      return fix.known.length
+        ? `known workspaces: ${fix.known.join(", ")}`
+        : "there are no workspaces; create one with `pyro workspace create`";
+    case "free_slot":
+      return "stop or delete one of them (`pyro workspace stop ID`), or raise the limit with PYRO_MAX_RUNNING";
+    case "delete_snapshot":
+      return `delete it first (\`pyro workspace snapshot delete ${fix.workspace} ${fix.snapshot}\`) or choose another name`;
+    case "reread_file":
+      return "read the file again and regenerate the patch against its current content";
+    case "stay_in_workspace":
+      return "stay inside /workspace; symlinks that lead out are refused";
+    case "find_command":
+      return "see the workspace journal (`pyro workspace logs ID`)";
+    case "run_setup":
+      return `run \`pyro setup\` (as root) to install the host packages pyro needs${fix.packages?.length ? `, or: apt-get install ${fix.packages.join(" ")}` : ""}`;
+    case "run_doctor":
+      return `run \`pyro doctor\`${fix.note ? `; ${fix.note}` : " to check QEMU and acceleration"}`;
+    case "pull_environment":
+      return `${fix.note ?? "fix the cause"}, then run \`pyro env pull${fix.environment ? ` ${fix.environment}` : ""}\` again`;
+  }
+}

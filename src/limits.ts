@@ -1,0 +1,44 @@
+/**
+ * Defaults, bounds and output caps (contract §10), defined once. The SDK
+ * publishes them; CLI help, the MCP tools' schemas and every layer's
+ * validation read them from here, so a number never drifts between faces.
+ */
+
+/** What an operation uses when the caller says nothing. */
+export const DEFAULTS = {
+  vcpuCount: 1,
+  memMib: 1024,
+  /** A command is killed (with its process group) after this long. */
+  execTimeoutSeconds: 30,
+  /** A VM made by MCP vm_create is deleted after this long unless told otherwise. */
+  vmTtlSeconds: 600,
+  /** File reads return at most this much unless asked for more. */
+  fileReadBytes: 65536,
+  /** Most VMs running at once ($PYRO_MAX_RUNNING overrides). */
+  maxRunning: 4,
+  /** How long an MCP exec call waits before handing back a command id (hosts time tools out at ~60 s). */
+  execWaitSeconds: 20,
+} as const;
+
+/** Inclusive bounds of what a caller may ask for. */
+export const BOUNDS = {
+  vcpuCount: { min: 1, max: 64 },
+  memMib: { min: 256, max: 262144 },
+  execTimeoutSeconds: { max: 24 * 3600 },
+  execWaitSeconds: { min: 0, max: 45 },
+  fileReadBytes: { min: 1, max: 1024 * 1024 },
+} as const;
+
+/** Caps on output, from the guest to the model: each a layer of its own. */
+export const OUTPUT_LIMITS = {
+  /** Bytes of one command's stream collected (guest and host both stop there). */
+  streamBytes: 4 * 1024 * 1024,
+  /** Characters of each stream kept in a journal entry. */
+  journalChars: 64 * 1024,
+  /** Bytes of each stream shown while a command still runs (MCP exec handles). */
+  liveTailBytes: 8 * 1024,
+  /** Characters per stream or file handed to a model before it is cut with a note. */
+  modelChars: 24 * 1024,
+  /** Bytes of one file a patch may read and rewrite. */
+  patchFileBytes: 16 * 1024 * 1024,
+} as const;

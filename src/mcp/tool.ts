@@ -1,0 +1,143 @@
+/**
+ * How an MCP tool is defined: name, schemas, annotations, a description
+ * written for a model, and a handler that calls the SDK. `defineTool` infers
+ * the handler's argument types from the zod shape, so handlers never cast.
+ * A tool that acts on one workspace is defined with `defineWorkspaceTool`:
+ * its id parameter is added by the definition (`workspace_id`), which is what
+ * lets `vm_*` twins (`vm_id`) be derived from one definition.
+ *
+ * Handlers hold no business logic: they shape SDK payloads for a model (a
+ * compact text copy beside the structured result).
+ */
+import * as z from "zod";
+import type { ToolAnnotations } from "@modelcontextprotocol/server";
+import type { ProjectSource, Pyro } from "../index.js";
+import type { Feature, Surface, ToolName } from "./catalog.js";
+
+export interface ToolContext {
+  pyro: Pyro;
+  surface: Surface;
+  /** Environment for workspace_create and vm_run when the call names none. */
+  environment: string;
+  /** The default seed of workspace_create (contract §6), when there is one. */
+  project: ProjectSource | undefined;
+}
+
+export interface ToolOutput {
+  payload: Record<string, unknown>;
+  text: string;
+}
+
+interface Common<S extends z.ZodRawShape> {
+  name: ToolName;
+  title: string;
+  description(ctx: ToolContext): string;
+  /** The parameters (without a workspace tool's id). */
+  input(ctx: ToolContext): S;
+  /** Parameters that exist only where the surface has their feature. */
+  gated?: Partial<Record<keyof S & string, Feature>>;
+  output: z.ZodObject;
+  annotations: ToolAnnotations;
+}
+
+/** A registered tool, its parameter types erased: what the server iterates over. */
+export interface Tool {
+  name: ToolName;
+  title: string;
+  description(ctx: ToolContext): string;
+  inputSchema(ctx: ToolContext): z.ZodObject;
+  output: z.ZodObject;
+  annotations: ToolAnnotations;
+  call(raw: unknown, ctx: ToolContext): Promise<ToolOutput>;
+  /** For workspace tools: the same tool under another name, its id parameter renamed. */
+  twin?(spec: TwinSpec): Tool;
+}
+
+export interface TwinSpec {
+  name: ToolName;
+  title: string;
+  description: string;
+  idParam: string;
+  idDescription: string;
+}
+
+export type Args<S extends z.ZodRawShape> = z.infer<z.ZodObject<S>>;
+
+export const workspaceId = z
+  .string()
+  .min(1)
+  .describe("the workspace's id (ws_…) or its name, as workspace_create or workspace_list gave it");
+
+/** The parameters a surface shows: gated ones only where their feature is present. */
+function visible<S extends z.ZodRawShape>(def: Common<S>, ctx: ToolContext): z.ZodRawShape {
+  const gated: Partial<Record<string, Feature>> = def.gated ?? {};
+  return Object.fromEntries(
+    Object.entries(def.input(ctx)).filter(([param]) => {
+      const feature = gated[param];
+      return feature === undefined || ctx.surface.features.has(feature);
+    }),
+  );
+}
+
+export function defineTool<S extends z.ZodRawShape>(
+  def: Common<S> & { run(args: Args<S>, ctx: ToolContext): Promise<ToolOutput> },
+): Tool {
+  return {
+    name: def.name,
+    title: def.title,
+    description: def.description,
+    inputSchema: (ctx) => z.object(visible(def, ctx)),
+    output: def.output,
+    annotations: def.annotations,
+    // The server validated against inputSchema already; parsing again types the arguments.
+    call: (raw, ctx) => def.run(z.object(def.input(ctx)).parse(raw), ctx),
+  };
+}
+
+export function defineWorkspaceTool<S extends z.ZodRawShape>(
+  def: Common<S> & { run(id: string, args: Args<S>, ctx: ToolContext): Promise<ToolOutput> },
+): Tool {
+  const build = (idParam: string, idSchema: z.ZodString, meta: Partial<TwinSpec>): Tool => ({
+    name: meta.name ?? def.name,
+    title: meta.title ?? def.title,
+    description: meta.description ? () => meta.description! : def.description,
+    inputSchema: (ctx) => z.object({ [idParam]: idSchema, ...visible(def, ctx) }),
+    output: def.output,
+    annotations: def.annotations,
+    call: async (raw, ctx) => {
+      const id = z.object({ [idParam]: idSchema }).parse(raw)[idParam]!;
+      return def.run(id, z.object(def.input(ctx)).parse(raw), ctx);
+    },
+    twin: (spec) => build(spec.idParam, z.string().min(1).describe(spec.idDescription), spec),
+  });
+  return build("workspace_id", workspaceId, {});
+}
+
+export const READ_ONLY: ToolAnnotations = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: false,
+};
+export const CHANGES_WORKSPACE: ToolAnnotations = {
+  readOnlyHint: false,
+  destructiveHint: false,
+  idempotentHint: false,
+  openWorldHint: false,
+};
+export const DESTRUCTIVE: ToolAnnotations = {
+  readOnlyHint: false,
+  destructiveHint: true,
+  idempotentHint: false,
+  openWorldHint: false,
+};
+
+/** A payload with a text copy (its JSON when no text is given). */
+export function json(payload: object, text?: string): ToolOutput {
+  return {
+    payload: { ...payload },
+    text: text ?? JSON.stringify(payload, null, 2),
+  };
+}
+
+export const loose = <T extends z.ZodRawShape>(shape: T) => z.looseObject(shape);

@@ -1,0 +1,57 @@
+/** Every implemented MCP tool, in the contract's order of groups. */
+import type { Tool } from "../tool.js";
+import { workspaceExec } from "./exec.js";
+import {
+  workspaceExport,
+  workspaceFileList,
+  workspaceFileRead,
+  workspaceFileWrite,
+  workspacePatchApply,
+  workspaceSyncPush,
+} from "./files.js";
+import { snapshotCreate, snapshotDelete, snapshotList } from "./snapshots.js";
+import { vmCreate, vmListEnvironments, vmReapExpired, vmRun, vmTwins } from "./vm.js";
+import {
+  workspaceCreate,
+  workspaceDelete,
+  workspaceDiff,
+  workspaceFork,
+  workspaceList,
+  workspaceLogs,
+  workspaceReset,
+  workspaceStart,
+  workspaceStatus,
+  workspaceStop,
+  workspaceSummary,
+  workspaceUpdate,
+} from "./workspaces.js";
+
+export const TOOLS: Tool[] = [
+  vmRun,
+  vmListEnvironments,
+  vmCreate,
+  ...vmTwins,
+  vmReapExpired,
+  workspaceCreate,
+  workspaceList,
+  workspaceUpdate,
+  workspaceStatus,
+  workspaceLogs,
+  workspaceDelete,
+  workspaceStop,
+  workspaceStart,
+  workspaceFork,
+  workspaceSyncPush,
+  workspaceExec,
+  workspaceFileList,
+  workspaceFileRead,
+  workspaceFileWrite,
+  workspacePatchApply,
+  workspaceExport,
+  workspaceDiff,
+  workspaceReset,
+  workspaceSummary,
+  snapshotCreate,
+  snapshotList,
+  snapshotDelete,
+];

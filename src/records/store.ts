@@ -1,0 +1,225 @@
+/**
+ * Workspace state on disk, one directory per workspace:
+ *
+ *   workspaces/<id>/workspace.json   the record, written atomically
+ *   workspaces/<id>/disk.qcow2       the persistent root disk (overlay over the environment)
+ *   workspaces/<id>/baseline.tar     /workspace as it was right after create
+ *   workspaces/<id>/journal.jsonl    the command journal (one JSON record a line)
+ *   workspaces/<id>/control.sock     the supervisor's socket while it runs
+ *   workspaces/<id>/lock             serialises read-modify-write of the record
+ *
+ * Everything is owner-only. A record is never half-written, and a record that
+ * says "running" while its supervisor is dead is reported as failed.
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import {
+  ensurePrivateDir,
+  readJsonFile,
+  writeFileAtomic,
+  type PyroPaths,
+} from "../config/paths.js";
+import { ErrorCodes, PyroError } from "../errors.js";
+import { withLock } from "../util/lock.js";
+import { processAlive } from "../util/procs.js";
+
+/** Where a workspace's seed came from; "repo" is a repository cloned on the host (project source). */
+export type OriginKind = "empty" | "directory" | "git" | "archive" | "repo";
+
+export type WorkspaceState = "starting" | "started" | "stopped" | "failed";
+
+export interface WorkspaceRecord {
+  id: string;
+  name: string | null;
+  labels: Record<string, string>;
+  environment: string;
+  vcpu_count: number;
+  mem_mib: number;
+  state: WorkspaceState;
+  /** Why the workspace is failed (or why its last start failed). */
+  failure_reason: string | null;
+  created_at: string;
+  last_activity_at: string;
+  expires_at: string | null;
+  network_policy: "off";
+  seed: {
+    origin_kind: OriginKind;
+    origin_ref: string | null;
+    files: number;
+    bytes: number;
+  };
+  /** The process that owns the VM while it runs, and the VM itself. */
+  supervisor_pid: number | null;
+  qemu_pid: number | null;
+  /** The process that is creating or starting the workspace (dead → the operation was interrupted). */
+  busy_pid: number | null;
+  boot_ms: number | null;
+  accel: "kvm" | "tcg" | null;
+  /** How the VM last came up: restored from a warm snapshot, or booted cold (and why). */
+  boot_kind?: "warm" | "cold";
+  boot_note?: string | null;
+  /** sha256 of the environment rootfs blob the disk is an overlay of (kept by prune). */
+  rootfs_blob: string;
+  /** False until create has seeded /workspace and captured the baseline. */
+  baseline_ready: boolean;
+  /** Last sequence number handed to an exec (since the last reset). */
+  exec_sequence?: number;
+  reset_count?: number;
+  /** When the last reset happened (what summary and the journal cover starts there). */
+  reset_at?: string | null;
+  /** A memory snapshot to resume from at the next start (a fork's copy of its parent); used once. */
+  restore_from?: string | null;
+  /** The workspace this one was forked from. */
+  forked_from?: string | null;
+}
+
+const ID_PATTERN = /^ws_[0-9a-f]{12}$/;
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const LABEL_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
+
+export function newWorkspaceId(): string {
+  return `ws_${randomBytes(6).toString("hex")}`;
+}
+
+export function validateName(name: string): string {
+  if (!NAME_PATTERN.test(name) || ID_PATTERN.test(name)) {
+    throw new PyroError(ErrorCodes.UsageError, `invalid workspace name "${name}"`, {
+      hint: "names are 1-63 letters, digits, '.', '_' or '-', start with a letter or digit, and do not look like an id (ws_…)",
+    });
+  }
+  return name;
+}
+
+export function validateLabel(key: string, value: string): void {
+  if (!LABEL_KEY_PATTERN.test(key)) {
+    throw new PyroError(ErrorCodes.UsageError, `invalid label key "${key}"`, {
+      hint: "label keys are 1-63 letters, digits, '.', '_', '/' or '-'",
+    });
+  }
+  if (value.length > 256) {
+    throw new PyroError(ErrorCodes.UsageError, `label ${key} is longer than 256 characters`);
+  }
+}
+
+export class WorkspaceStore {
+  readonly root: string;
+
+  constructor(paths: PyroPaths) {
+    this.root = path.join(paths.data, "workspaces");
+  }
+
+  dir(id: string): string {
+    return path.join(this.root, id);
+  }
+
+  file(id: string, name: string): string {
+    return path.join(this.dir(id), name);
+  }
+
+  create(record: WorkspaceRecord): void {
+    ensurePrivateDir(this.root);
+    fs.mkdirSync(this.dir(record.id), { mode: 0o700 });
+    this.write(record);
+  }
+
+  write(record: WorkspaceRecord): void {
+    writeFileAtomic(this.file(record.id, "workspace.json"), `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  /** The record as stored, or undefined (missing or unreadable). */
+  readRaw(id: string): WorkspaceRecord | undefined {
+    return readJsonFile<WorkspaceRecord>(this.file(id, "workspace.json"));
+  }
+
+  /** The record with its live state: a running state whose owner process is gone becomes failed. */
+  read(id: string): WorkspaceRecord | undefined {
+    const record = this.readRaw(id);
+    return record ? liveView(record) : undefined;
+  }
+
+  ids(): string[] {
+    if (!fs.existsSync(this.root)) return [];
+    return fs.readdirSync(this.root).filter((name) => ID_PATTERN.test(name));
+  }
+
+  all(): WorkspaceRecord[] {
+    return this.ids()
+      .map((id) => this.read(id))
+      .filter((r): r is WorkspaceRecord => r !== undefined);
+  }
+
+  /** Find a workspace by id or name; unknown gives an error listing the known ones. */
+  resolve(idOrName: string): WorkspaceRecord {
+    const byId = ID_PATTERN.test(idOrName) ? this.read(idOrName) : undefined;
+    const found = byId ?? this.all().find((r) => r.name === idOrName);
+    if (!found) {
+      const known = this.all().map((r) => (r.name ? `${r.id} (${r.name})` : r.id));
+      throw new PyroError(ErrorCodes.WorkspaceNotFound, `no workspace "${idOrName}"`, {
+        fix: { kind: "find_workspace", known },
+      });
+    }
+    return found;
+  }
+
+  /** Read-modify-write under the workspace's lock. */
+  async update(
+    id: string,
+    change: (record: WorkspaceRecord) => WorkspaceRecord | void,
+  ): Promise<WorkspaceRecord> {
+    return withLock(
+      this.file(id, "lock"),
+      async () => {
+        const current = this.readRaw(id);
+        if (!current)
+          throw new PyroError(ErrorCodes.WorkspaceNotFound, `workspace ${id} was deleted`);
+        const draft = structuredClone(current);
+        const next = change(draft) ?? draft;
+        this.write(next);
+        return liveView(next);
+      },
+      { timeoutMs: 60_000, what: `the lock of ${id}` },
+    );
+  }
+
+  remove(id: string): void {
+    fs.rmSync(this.dir(id), { recursive: true, force: true });
+  }
+}
+
+/** What a record means right now, given which of its processes are alive. */
+export function liveView(record: WorkspaceRecord): WorkspaceRecord {
+  if (
+    record.state === "started" &&
+    !record.baseline_ready &&
+    !processAlive(record.busy_pid ?? -1)
+  ) {
+    return {
+      ...record,
+      state: "failed",
+      failure_reason:
+        record.failure_reason ?? "the create was interrupted before /workspace was seeded",
+    };
+  }
+  if (record.state === "started" && !processAlive(record.supervisor_pid ?? -1)) {
+    return {
+      ...record,
+      state: "failed",
+      failure_reason:
+        record.failure_reason ??
+        "the workspace's VM is no longer running (its supervisor process died)",
+    };
+  }
+  if (
+    record.state === "starting" &&
+    !processAlive(record.busy_pid ?? -1) &&
+    !processAlive(record.supervisor_pid ?? -1)
+  ) {
+    return {
+      ...record,
+      state: "failed",
+      failure_reason: record.failure_reason ?? "the create or start was interrupted",
+    };
+  }
+  return record;
+}

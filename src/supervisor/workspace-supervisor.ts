@@ -1,0 +1,287 @@
+/**
+ * The workspace supervisor: one small detached process per running workspace.
+ * It owns QEMU (which dies with it) and the one agent connection, and serves
+ * any number of clients (CLIs, SDKs, the MCP server) on an owner-only unix
+ * socket speaking the same framed protocol as the agent. Client channels are
+ * forwarded to agent channels, so every agent op works through it unchanged;
+ * `pyro.*` ops are its own (stop).
+ *
+ * No global daemon: when the workspace stops, or its VM dies, the supervisor
+ * records why and exits. A supervisor can also start as a standby
+ * (standby-supervisor.ts) and become a workspace's when it takes the VM over.
+ */
+import { trace } from "../util/trace.js";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { PassThrough } from "node:stream";
+import type { PyroPaths } from "../config/paths.js";
+import { EnvironmentCache } from "../environments/cache.js";
+import { ErrorCodes, PyroError, isPyroError, toPyroError, type Fix } from "../errors.js";
+import type { AgentClient } from "../protocol/client.js";
+import { ChannelServer, type Handler } from "../protocol/channel-server.js";
+import { OpError, WireCodes, wireCode } from "../protocol/errors.js";
+import type { MicroVm } from "../vm/machine.js";
+import { launchVm, type LaunchContext } from "../boot/launch.js";
+import { WorkspaceStore, type WorkspaceRecord } from "../records/store.js";
+
+/** Ops whose requests carry input frames from the client. */
+const INPUT_OPS = new Set(["write_file", "tar_in"]);
+
+export interface SupervisorReady {
+  ok: boolean;
+  error?: { code: string; message: string; hint?: string; fix?: Fix };
+}
+
+export async function runSupervisor(
+  paths: PyroPaths,
+  id: string,
+  report: (ready: SupervisorReady) => void,
+): Promise<void> {
+  const store = new WorkspaceStore(paths);
+  trace("supervisor: start");
+  const record = store.readRaw(id);
+  if (!record) throw new PyroError(ErrorCodes.WorkspaceNotFound, `workspace ${id} does not exist`);
+  let vm: MicroVm;
+  try {
+    const launched = await launchVm(supervisorLaunchContext(paths), {
+      environment: record.environment,
+      vcpus: record.vcpu_count,
+      memMib: record.mem_mib,
+      ephemeral: true,
+      disk: store.file(id, "disk.qcow2"),
+      workspaceId: id,
+      warm: true,
+      hostname: guestHostname(id),
+      ...(record.restore_from ? { restoreFrom: record.restore_from } : {}),
+    });
+    vm = launched.vm;
+    trace("supervisor: vm ready");
+    if (record.restore_from) fs.rmSync(record.restore_from, { force: true });
+    await markStarted(store, id, vm, {
+      accel: launched.accel.accel,
+      kind: launched.boot.kind,
+      note: launched.boot.reason,
+      bootMs: vm.bootMs,
+    });
+  } catch (error) {
+    const pyroError = toPyroError(error);
+    await store
+      .update(id, (r) => {
+        r.state = "failed";
+        r.failure_reason = pyroError.message;
+        r.supervisor_pid = null;
+      })
+      .catch(() => {});
+    const fix = pyroError.fix;
+    report({ ok: false, error: { ...pyroError.toJSON(), ...(fix ? { fix } : {}) } });
+    return;
+  }
+  await serveWorkspace(paths, id, vm);
+  report({ ok: true });
+}
+
+export function supervisorLaunchContext(paths: PyroPaths): LaunchContext {
+  return {
+    paths,
+    cache: new EnvironmentCache(paths),
+    progress: () => {},
+    maxRunning: Number.MAX_SAFE_INTEGER,
+  };
+}
+
+/** A workspace's guest hostname: its id, as a valid hostname. */
+export function guestHostname(id: string): string {
+  return id.replace(/_/g, "-");
+}
+
+export async function markStarted(
+  store: WorkspaceStore,
+  id: string,
+  vm: MicroVm,
+  boot: { accel: string; kind: "warm" | "cold"; note: string | null; bootMs: number },
+): Promise<void> {
+  await store.update(id, (r) => {
+    r.state = "started";
+    r.supervisor_pid = process.pid;
+    r.qemu_pid = vm.qemuPid ?? null;
+    r.failure_reason = null;
+    r.boot_ms = boot.bootMs;
+    r.accel = boot.accel as WorkspaceRecord["accel"];
+    r.boot_kind = boot.kind;
+    r.boot_note = boot.note;
+    r.restore_from = null; // used once
+  });
+}
+
+/**
+ * Serve workspace `id` on its control socket until it stops, its VM dies or
+ * it expires. Resolves once the socket accepts clients.
+ */
+export async function serveWorkspace(
+  paths: PyroPaths,
+  id: string,
+  vm: MicroVm,
+  onExit: () => void = () => {},
+): Promise<void> {
+  const store = new WorkspaceStore(paths);
+  const record = store.readRaw(id);
+  const socketPath = store.file(id, "control.sock");
+  fs.rmSync(socketPath, { force: true });
+  const clients = new Set<net.Socket>();
+  const server = net.createServer((socket) =>
+    serveClient(socket, vm.agent, clients, {
+      stop: () => stop(),
+      fork: (args) => forkInto(vm, store.file(id, "disk.qcow2"), args),
+    }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(socketPath, () => resolve());
+  });
+  fs.chmodSync(socketPath, 0o600);
+
+  let stopping = false;
+  const finish = async (state: "stopped" | "failed", reason: string | null) => {
+    server.close();
+    for (const client of clients) client.destroy();
+    await vm.destroy();
+    onExit();
+    await store
+      .update(id, (r) => {
+        r.state = state;
+        r.failure_reason = reason;
+        r.supervisor_pid = null;
+        r.qemu_pid = null;
+      })
+      .catch(() => {}); // deleted meanwhile
+    fs.rmSync(socketPath, { force: true });
+  };
+
+  /** Flush the guest's disk, then let QEMU quit cleanly. */
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await vm.agent.call("sync", {}).catch(() => {});
+    await finish("stopped", null);
+  };
+
+  vm.waitForExit().then(async (description) => {
+    if (stopping) return;
+    stopping = true;
+    await finish("failed", `the VM died: ${description}`);
+    process.exit(0);
+  });
+  process.on("SIGTERM", () => void stop().then(() => process.exit(0)));
+  scheduleExpiry(record?.expires_at ?? null, async () => {
+    // An expired workspace goes away even if no pyro command runs to reap it.
+    await stop();
+    store.remove(id);
+    process.exit(0);
+  });
+}
+
+function scheduleExpiry(expiresAt: string | null, expire: () => Promise<void>): void {
+  if (!expiresAt) return;
+  const check = () => {
+    const left = Date.parse(expiresAt) - Date.now();
+    if (left <= 0) void expire();
+    else setTimeout(check, Math.min(left, 2 ** 30)).unref();
+  };
+  check();
+}
+
+/** Forward one client's channels to agent channels; answer `pyro.*` ops here. */
+interface SupervisorOps {
+  stop(): Promise<void>;
+  fork(args: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
+/**
+ * Copy the running VM for a fork: pause it, save its memory to `memory`,
+ * copy its (now flushed) disk to `disk`, and let it run on.
+ */
+async function forkInto(
+  vm: MicroVm,
+  ownDisk: string,
+  args: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const memory = args.memory;
+  const disk = args.disk;
+  if (
+    typeof memory !== "string" ||
+    typeof disk !== "string" ||
+    !path.isAbsolute(memory) ||
+    !path.isAbsolute(disk)
+  ) {
+    throw new OpError(WireCodes.BadArgs, "pyro.fork needs absolute memory and disk paths");
+  }
+  await vm.agent.call("sync", {});
+  try {
+    await vm.snapshot(memory);
+    fs.copyFileSync(ownDisk, disk);
+  } finally {
+    await vm.resume();
+  }
+  return { memory, disk };
+}
+
+/**
+ * Serve one client: its channels are relayed to agent channels (errors keep
+ * their wire code), and `pyro.*` ops are answered here. A client that goes
+ * away abandons its commands: they are cancelled in the guest.
+ */
+function serveClient(
+  socket: net.Socket,
+  agent: AgentClient,
+  clients: Set<net.Socket>,
+  ops: SupervisorOps,
+): void {
+  clients.add(socket);
+  socket.on("close", () => clients.delete(socket));
+  const own: Record<string, Handler> = {
+    "pyro.stop": async (_args, ctx) => {
+      await ops.stop();
+      ctx.endAfterResponse(() => process.exit(0));
+      return { stopped: true };
+    },
+    "pyro.fork": async (args) => {
+      try {
+        return await ops.fork(args);
+      } catch (error) {
+        throw new OpError(WireCodes.ForkFailed, toPyroError(error).message);
+      }
+    },
+  };
+  const relay =
+    (op: string): Handler =>
+    async (args, ctx, hooks) => {
+      const abort = new AbortController();
+      const wantsInput = INPUT_OPS.has(op) || (op === "exec" && args.stdin === true);
+      const input = wantsInput ? new PassThrough() : undefined;
+      hooks.onData = (_stream, bytes) => input?.write(bytes);
+      hooks.onEof = () => input?.end();
+      hooks.onCancel = () => {
+        abort.abort();
+        input?.end();
+      };
+      try {
+        return await agent.call(op, args, {
+          input,
+          signal: abort.signal,
+          onData: (stream, bytes) => ctx.send(stream, bytes),
+        });
+      } catch (error) {
+        const guestCode = isPyroError(error) ? error.details?.guest_code : undefined;
+        const code =
+          isPyroError(error) && error.code === ErrorCodes.VmDied ? WireCodes.VmDied : guestCode;
+        throw new OpError(wireCode(code), toPyroError(error).message);
+      }
+    };
+  const server = new ChannelServer(socket, socket, (op) =>
+    Object.hasOwn(own, op) ? own[op] : op.startsWith("pyro.") ? undefined : relay(op),
+  );
+  server.on("fatal", () => socket.destroy());
+  socket.on("error", () => {});
+  server.start();
+}
