@@ -46,7 +46,8 @@ export const layersRule = {
     messages: {
       upward:
         "{{from}} (layer {{fromLayer}}) must not import {{to}} (layer {{toLayer}}): imports only go down (see eslint.layers.js)",
-      agent: "only the guest agent's own files import src/agent (it runs in the VM, not on the host)",
+      agent:
+        "only the guest agent's own files import src/agent (it runs in the VM, not on the host)",
       unknown: "{{room}} is not a layer of src/: add it to LAYERS in eslint.layers.js",
     },
   },

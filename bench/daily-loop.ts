@@ -14,7 +14,7 @@
  * timed; its status is reported) so the environment is built and the warm
  * snapshot is valid, then one uncounted warm create → exec → delete so the
  * process's own caches settle. Then:
- *   1. cold: standby VMs off, with the warm snapshot directory (<cache>/warm/<slug>-1c-1024m)
+ *   1. cold: standby VMs off, with the warm image directory (<cache>/warm/<slug>-1c-1024m)
  *      renamed aside, create → first `exec(id, "true")` result; every sample
  *      must report boot_kind "cold". The directory is renamed back afterwards,
  *      on error, and on SIGINT/SIGTERM; a run that was killed outright leaves
@@ -168,7 +168,7 @@ async function main(): Promise<void> {
     }
   }
 
-  // The warm snapshot is renamed aside only while the cold samples run.
+  // The warm image is renamed aside only while the cold samples run.
   let hidden = false;
   const restoreWarm = (): void => {
     if (!hidden) return;
@@ -178,7 +178,7 @@ async function main(): Promise<void> {
       return;
     }
     fs.renameSync(hiddenDir, warmDir);
-    log(`warm snapshot back at ${warmDir}`);
+    log(`warm image back at ${warmDir}`);
   };
   process.on("exit", restoreWarm);
 
@@ -320,13 +320,13 @@ async function main(): Promise<void> {
     }
   }
 
-  // ---- 1. cold: the warm snapshot renamed aside (and no standby VM) ----------
+  // ---- 1. cold: the warm image renamed aside (and no standby VM) ----------
   await useStandby(false);
   let cold: CreateSample[] = [];
   if (fs.existsSync(warmDir)) {
     fs.renameSync(warmDir, hiddenDir);
     hidden = true;
-    log(`warm snapshot renamed aside to ${hiddenDir}`);
+    log(`warm image renamed aside to ${hiddenDir}`);
   } else {
     log(`${warmDir} does not exist; creates are cold without hiding anything`);
   }

@@ -1,5 +1,5 @@
 /**
- * The fast daily loop on real guests: `pyro prepare` saves a warm snapshot,
+ * The fast daily loop on real guests: `pyro prepare` saves a warm image,
  * creates restore it (fresh clock, entropy and identity per workspace), and a
  * missing, damaged or mismatched snapshot never fails a create: it is
  * reported stale and a cold boot is used.
@@ -43,7 +43,7 @@ function homeWithEnvironment(): { home: string; env: NodeJS.ProcessEnv } {
   return { home, env: { PYRO_HOME: home } };
 }
 
-describe("warm snapshots", () => {
+describe("warm images", () => {
   it("prepare makes the loop warm, and a second prepare returns at once saying so", async () => {
     const first = await runCliJson<PrepareResult>(["prepare", "debian:12"]);
     expect(first.code).toBe(0);

@@ -20,7 +20,7 @@ import { liveRecords, reapOrphans } from "../vm/registry.js";
 import { withLock } from "../util/lock.js";
 import { processAlive } from "../util/procs.js";
 import { WorkspaceStore } from "../records/store.js";
-import { WarmSnapshots, type WarmKey } from "./warm-image.js";
+import { WarmImages, type WarmKey } from "./warm-image.js";
 import { BOUNDS } from "../limits.js";
 
 export interface LaunchContext {
@@ -39,13 +39,13 @@ export interface LaunchRequest {
   disk?: string;
   /** Set when the VM belongs to a workspace (its slot is reserved by the workspace record). */
   workspaceId?: string;
-  /** Restore a warm snapshot into the new `disk` when a valid one exists (otherwise boot cold). */
+  /** Restore a warm image into the new `disk` when a valid one exists (otherwise boot cold). */
   warm?: boolean;
   /** The guest's hostname when restored. */
   hostname?: string;
   /** Resume this memory snapshot on the existing `disk` (a fork); a cold boot of that disk if it fails. */
   restoreFrom?: string;
-  /** Keep guest RAM in this file (shared mapping): the VM a warm snapshot is made from. */
+  /** Keep guest RAM in this file (shared mapping): the VM a warm image is made from. */
   memoryFile?: string;
   /** A standby VM (standby.ts): counted by no limit until a workspace takes it. */
   standby?: boolean;
@@ -59,7 +59,7 @@ export interface Launched {
   accel: AccelDecision;
   /** How the VM came up, and for a cold boot when a warm one was wanted, why. */
   boot: { kind: "warm" | "cold"; reason: string | null };
-  /** The key of the warm snapshot it was restored from, if it was. */
+  /** The key of the warm image it was restored from, if it was. */
   warmKey?: WarmKey;
 }
 
@@ -155,7 +155,7 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
         reason = `the memory copy could not be restored (${firstLine(error)})`;
       }
     } else if (request.warm && request.disk && !fs.existsSync(request.disk)) {
-      const warm = new WarmSnapshots(ctx.paths, ctx.cache);
+      const warm = new WarmImages(ctx.paths, ctx.cache);
       const state = await warm.state(
         await warm.currentKey(request.environment, request.vcpus, request.memMib, qemu, accel),
       );
@@ -173,7 +173,7 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
         } catch (error) {
           // QEMU refused the snapshot (or it broke mid-restore): never fail a create for it.
           fs.rmSync(request.disk, { force: true });
-          reason = `the warm snapshot could not be restored (${firstLine(error)})`;
+          reason = `the warm image could not be restored (${firstLine(error)})`;
         }
       } else {
         reason = state.reason;

@@ -1,5 +1,5 @@
 /**
- * Warm snapshots: an environment booted once, paused, and saved (memory plus
+ * Warm images: an environment booted once, paused, and saved (memory plus
  * root disk), so creating a workspace is a restore instead of a cold boot.
  *
  *   cache/warm/<env>-<vcpus>c-<mem>m/manifest.json  key, checksums, proof
@@ -75,7 +75,7 @@ export type WarmState =
   | { state: "cold"; reason: string }
   | { state: "stale"; reason: string; changed: string[] };
 
-export class WarmSnapshots {
+export class WarmImages {
   constructor(
     private readonly paths: PyroPaths,
     private readonly cache: EnvironmentCache,
@@ -152,7 +152,7 @@ export class WarmSnapshots {
         reason: `prepared for a different ${changed.map(describeKey).join(", ")}`,
       };
     }
-    const files = snapshotFiles(dir);
+    const files = warmImageFiles(dir);
     for (const [file, stored, what] of [
       [files.memory, manifest.memory, "memory snapshot"],
       [files.deviceState, manifest.state, "device state"],
@@ -167,7 +167,7 @@ export class WarmSnapshots {
 
   /**
    * Save a snapshot from `save`, which writes memory.ram, state.bin and
-   * disk.qcow2 (snapshotFiles) into the directory it is given. Built aside,
+   * disk.qcow2 (warmImageFiles) into the directory it is given. Built aside,
    * then renamed into place.
    */
   async store(
@@ -182,7 +182,7 @@ export class WarmSnapshots {
       const staging = fs.mkdtempSync(path.join(this.root, `.staging-${process.pid}-`));
       try {
         await save(staging);
-        const staged = snapshotFiles(staging);
+        const staged = warmImageFiles(staging);
         const manifest: WarmManifest = {
           key,
           created_at: new Date().toISOString(),
@@ -201,7 +201,7 @@ export class WarmSnapshots {
         fs.renameSync(staging, final);
         await removeTree(old);
         // Just hashed: spare the first restore hashing a GiB of RAM again.
-        const files = snapshotFiles(final);
+        const files = warmImageFiles(final);
         const memo = path.join(final, VERIFIED_MEMO);
         rememberSha256(files.memory, manifest.memory.sha256, memo);
         rememberSha256(files.deviceState, manifest.state.sha256, memo);
@@ -213,7 +213,7 @@ export class WarmSnapshots {
     });
   }
 
-  /** Bytes warm snapshots occupy on disk. */
+  /** Bytes warm images occupy on disk. */
   diskUsageBytes(): number {
     if (!fs.existsSync(this.root)) return 0;
     let total = 0;
@@ -239,7 +239,7 @@ export class WarmSnapshots {
 const VERIFIED_MEMO = "verified.json";
 
 /** The files of a snapshot directory. */
-export function snapshotFiles(dir: string): { memory: string; deviceState: string; disk: string } {
+export function warmImageFiles(dir: string): { memory: string; deviceState: string; disk: string } {
   return {
     memory: path.join(dir, "memory.ram"),
     deviceState: path.join(dir, "state.bin"),

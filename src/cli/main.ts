@@ -187,7 +187,7 @@ export function buildProgram(passthrough: string[]): Command {
   program
     .command("prepare")
     .description(
-      "set the machine up once: build the environment, save a warm snapshot, prove create → exec → delete",
+      "set the machine up once: build the environment, save a warm image, prove create → exec → delete",
     )
     .argument("[environment]", `environment (default ${DEFAULT_ENVIRONMENT})`)
     .option("--force", "make a new snapshot even if a valid one exists")
@@ -240,7 +240,7 @@ export function buildProgram(passthrough: string[]): Command {
           }
           out.push(
             `cache: ${report.cache.path} (${formatBytes(report.cache.bytes)} environments, ` +
-              `${formatBytes(report.cache.warm_snapshot_bytes)} warm snapshots); running VMs: ${report.running_vms}` +
+              `${formatBytes(report.cache.warm_snapshot_bytes)} warm images); running VMs: ${report.running_vms}` +
               (report.standby_vms.length > 0
                 ? `; standby VMs: ${report.standby_vms.map((v) => `${v.environment} (${v.state})`).join(", ")}`
                 : ""),

@@ -18,7 +18,7 @@ import { VERSION } from "../version.js";
 import { launchVm } from "../boot/launch.js";
 import { DEFAULTS } from "../limits.js";
 import { listStandbys, liveStandby } from "../supervisor/standby-pool.js";
-import { WarmSnapshots } from "../boot/warm-image.js";
+import { WarmImages } from "../boot/warm-image.js";
 
 export interface DoctorCheck {
   name: string;
@@ -221,7 +221,7 @@ export async function runDoctor(
     cache: {
       path: paths.cache,
       bytes: cache.diskUsageBytes(),
-      warm_snapshot_bytes: new WarmSnapshots(paths, cache).diskUsageBytes(),
+      warm_snapshot_bytes: new WarmImages(paths, cache).diskUsageBytes(),
     },
     daily_loop: dailyLoop,
     running_vms: liveRecords(paths.vms).filter((r) => !r.standby).length,
@@ -301,7 +301,7 @@ async function readiness(
       changed: [],
       fix: SETUP_HINT,
     };
-  const warm = new WarmSnapshots(paths, cache);
+  const warm = new WarmImages(paths, cache);
   const { key } = await warm.currentKeyFor(environment, DEFAULTS.vcpuCount, DEFAULTS.memMib, qemu);
   const state = await warm.state(key);
   if (state.state === "warm")

@@ -2,7 +2,7 @@
  * `pyro prepare`: set the machine up once so later creates are fast. Builds
  * the environment if needed, boots it with its RAM in a file, runs a
  * workspace's first operations once (so the snapshot holds a guest whose
- * code is loaded and caches filled), saves a warm snapshot, and proves the
+ * code is loaded and caches filled), saves a warm image, and proves the
  * loop with a throwaway workspace. Idempotent: on a warm machine it returns
  * at once and says so.
  */
@@ -17,7 +17,7 @@ import { exec } from "../workspaces/exec.js";
 import { create, deleteWorkspace } from "../workspaces/lifecycle.js";
 import { reset } from "../workspaces/snapshots.js";
 import { spawnStandby, stopSlotStandby } from "../supervisor/standby-pool.js";
-import { WarmSnapshots, snapshotFiles, type WarmState } from "../boot/warm-image.js";
+import { WarmImages, warmImageFiles, type WarmState } from "../boot/warm-image.js";
 import { DEFAULTS } from "../limits.js";
 import { ErrorCodes, PyroError } from "../errors.js";
 
@@ -58,7 +58,7 @@ export async function prepare(
   const environment = options.environment ?? DEFAULT_ENVIRONMENT;
   findCatalogEntry(environment);
   const qemu = requireQemu(ctx.paths.hostCache);
-  const warm = new WarmSnapshots(ctx.paths, ctx.cache);
+  const warm = new WarmImages(ctx.paths, ctx.cache);
   const { key, accel } = await warm.currentKeyFor(
     environment,
     DEFAULTS.vcpuCount,
@@ -94,7 +94,7 @@ export async function prepare(
   const manifest = await warm.store(
     key,
     async (dir) => {
-      const files = snapshotFiles(dir);
+      const files = warmImageFiles(dir);
       const { vm } = await launchVm(ctx, {
         environment,
         vcpus: DEFAULTS.vcpuCount,
@@ -107,9 +107,9 @@ export async function prepare(
       try {
         ctx.progress("warming the guest up");
         await warmUp(vm.agent);
-        ctx.progress("saving the warm snapshot");
+        ctx.progress("saving the warm image");
         await vm.agent.call("sync", {});
-        await vm.snapshot(files.deviceState);
+        await vm.saveState(files.deviceState);
       } finally {
         await vm.destroy();
       }

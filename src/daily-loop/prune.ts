@@ -1,8 +1,8 @@
 /**
  * `pyro env prune`: reclaim cache space without breaking anything that is
- * still in use. Warm snapshots that no longer match their environment go
+ * still in use. Warm images that no longer match their environment go
  * first; then environment entries and blobs, keeping every blob a workspace
- * disk or a remaining warm snapshot is an overlay of.
+ * disk or a remaining warm image is an overlay of.
  */
 import type { PyroPaths } from "../config/paths.js";
 import type { EnvironmentCache } from "../environments/cache.js";
@@ -10,7 +10,7 @@ import type { PruneResult } from "../environments/service.js";
 import { findQemu, type QemuInfo } from "../vm/qemu.js";
 import { stopSlotStandby } from "../supervisor/standby-pool.js";
 import type { WorkspaceStore } from "../records/store.js";
-import { WarmSnapshots, type WarmManifest } from "../boot/warm-image.js";
+import { WarmImages, type WarmManifest } from "../boot/warm-image.js";
 
 export async function pruneCaches(
   paths: PyroPaths,
@@ -20,7 +20,7 @@ export async function pruneCaches(
 ): Promise<PruneResult & { freed_warm_bytes: number }> {
   const workspaces = store.all();
   const inUse = new Set(workspaces.map((w) => w.environment));
-  const warm = new WarmSnapshots(paths, cache);
+  const warm = new WarmImages(paths, cache);
   const qemu = findQemu(paths.hostCache);
   const kept: string[] = [];
   const freedWarm = await warm.prune(async (manifest) => {
@@ -49,7 +49,7 @@ export async function pruneCaches(
 async function isCurrent(
   paths: PyroPaths,
   cache: EnvironmentCache,
-  warm: WarmSnapshots,
+  warm: WarmImages,
   qemu: QemuInfo,
   manifest: WarmManifest,
 ): Promise<boolean> {

@@ -56,7 +56,7 @@ export interface WorkspaceRecord {
   busy_pid: number | null;
   boot_ms: number | null;
   accel: "kvm" | "tcg" | null;
-  /** How the VM last came up: restored from a warm snapshot, or booted cold (and why). */
+  /** How the VM last came up: restored from a warm image, or booted cold (and why). */
   boot_kind?: "warm" | "cold";
   boot_note?: string | null;
   /** sha256 of the environment rootfs blob the disk is an overlay of (kept by prune). */

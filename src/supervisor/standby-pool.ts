@@ -1,6 +1,6 @@
 /**
  * Standby VMs: one VM per prepared environment and size, restored from the
- * warm snapshot ahead of time, warmed up (so an emulated guest has already
+ * warm image ahead of time, warmed up (so an emulated guest has already
  * translated the code a first command runs) and waiting. The next create or
  * reset of that environment and size takes it over instead of restoring:
  * ~0.1 s instead of ~0.5 s under emulation. It is refilled in the background
@@ -24,7 +24,7 @@ import { trace } from "../util/trace.js";
 import { commandLine, processAlive } from "../util/procs.js";
 import { findQemu } from "../vm/qemu.js";
 import { locateSupervisor } from "./spawn.js";
-import { WarmSnapshots, type WarmKey } from "../boot/warm-image.js";
+import { WarmImages, type WarmKey } from "../boot/warm-image.js";
 
 export interface StandbySlot {
   environment: string;
@@ -151,7 +151,7 @@ async function keyIsCurrent(
   try {
     const qemu = findQemu(paths.hostCache);
     if (!qemu) return false;
-    const current = await new WarmSnapshots(paths, cache).currentKeyFor(
+    const current = await new WarmImages(paths, cache).currentKeyFor(
       slot.environment,
       slot.vcpus,
       slot.memMib,

@@ -218,7 +218,7 @@ async function forkInto(
   }
   await vm.agent.call("sync", {});
   try {
-    await vm.snapshot(memory);
+    await vm.saveState(memory);
     fs.copyFileSync(ownDisk, disk);
   } finally {
     await vm.resume();

@@ -52,8 +52,8 @@ export interface BootOptions {
   /** A standby VM (supervisor/standby-pool.ts) until assignWorkspace() is called. */
   standby?: boolean;
   /**
-   * Resume from a memory snapshot (made by `snapshot()`) instead of booting.
-   * The disk must hold the state the snapshot was taken with.
+   * Resume from a saved state (made by `saveState()`: a warm image or fork memory) instead of booting.
+   * The disk must hold the state it was saved with.
    */
   restoreFrom?: string;
   /** The guest's hostname after a restore. */
@@ -340,7 +340,7 @@ export class MicroVm {
    * device state is written. The VM stays paused with its disk images
    * flushed: the caller copies the disk, then resumes or destroys the VM.
    */
-  async snapshot(file: string, timeoutMs = 120_000): Promise<void> {
+  async saveState(file: string, timeoutMs = 120_000): Promise<void> {
     const qmp = await this.qmp();
     await qmp.execute("stop");
     await qmp.execute("migrate-set-capabilities", { capabilities: MIGRATION_CAPABILITIES });
@@ -350,7 +350,7 @@ export class MicroVm {
     await this.waitForMigration(qmp, timeoutMs);
   }
 
-  /** Let a VM paused by `snapshot()` run again. */
+  /** Let a VM paused by `saveState()` run again. */
   async resume(): Promise<void> {
     await (await this.qmp()).execute("cont");
   }

@@ -83,7 +83,7 @@ export interface DiskSpec {
  * Where guest RAM lives. Always a named backend ("mem"), so a migration stream
  * made by any pyro VM loads into any other of the same size.
  *   anonymous        plain RAM: cold boots, and restores of a full stream (forks)
- *   file, shared     RAM written through to `path`: the VM a warm snapshot is made from
+ *   file, shared     RAM written through to `path`: the VM a warm image is made from
  *   file, private    a copy-on-write mapping of `path`: a warm restore. Pages are
  *                    read lazily from the file and shared by every VM mapping it,
  *                    so the file must never change while mapped (it is replaced,

@@ -240,7 +240,7 @@ export async function start(ctx: WorkspaceContext, idOrName: string): Promise<Wo
 
 /**
  * Start a workspace's supervisor (and so its VM) under the running limit.
- * `fresh`: its disk is gone and may come from the warm snapshot (reset).
+ * `fresh`: its disk is gone and may come from the warm image (reset).
  */
 export async function bringUp(
   ctx: WorkspaceContext,

@@ -23,7 +23,7 @@ import type { NamedSnapshot, Workspace } from "./payloads.js";
 
 /**
  * The normal retry step: a fresh machine (processes, /tmp, everything outside
- * /workspace as the environment ships it; restored from the warm snapshot
+ * /workspace as the environment ships it; restored from the warm image
  * when there is one), /workspace equal to the baseline or a named snapshot,
  * and a new journal. Id, name and labels stay.
  */
