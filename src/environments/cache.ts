@@ -21,6 +21,7 @@ import {
   type PyroPaths,
 } from "../config/paths.js";
 import { ErrorCodes, PyroError } from "../errors.js";
+import { ensureGuestNode, presentGuestNode } from "./guest-node.js";
 import { runtimeFiles, type RuntimeFile } from "./runtime-disk.js";
 import { RUNTIME_LABEL } from "../vm/boot-scripts.js";
 import { buildExt4Image } from "../util/disk-images.js";
@@ -247,7 +248,7 @@ export class EnvironmentCache {
    * Built once per pyro build; shared by every environment.
    */
   async ensureRuntime(progress: ProgressFn = silentProgress): Promise<ResolvedRuntime> {
-    const files = runtimeFiles();
+    const files = runtimeFiles(await ensureGuestNode(this.paths.hostCache, progress));
     const key = await this.runtimeKey(files);
     const indexFile = path.join(this.paths.environments, "runtime", `${key}.json`);
     const existing = readJsonFile<Artifact>(indexFile);
@@ -358,7 +359,8 @@ export class EnvironmentCache {
   /** The key the runtime disk of this pyro build has, without building it. */
   async currentRuntimeKey(): Promise<string | undefined> {
     try {
-      return await this.runtimeKey(runtimeFiles());
+      const node = presentGuestNode(this.paths.hostCache);
+      return node ? await this.runtimeKey(runtimeFiles(node)) : undefined;
     } catch {
       return undefined;
     }
