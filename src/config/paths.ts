@@ -48,13 +48,23 @@ export function ensurePrivateDir(dir: string): string {
   return dir;
 }
 
-/** Write a file atomically (temp file, fsync, rename) with owner-only permissions. */
-export function writeFileAtomic(file: string, content: string | Buffer, mode = 0o600): void {
+/**
+ * Write a file atomically (temp file, fsync, rename) with owner-only
+ * permissions. `durable: false` skips the fsync: the rename still makes the
+ * write all or nothing for any reader and survives a killed process; only an
+ * OS crash may lose it (for bookkeeping written on every command).
+ */
+export function writeFileAtomic(
+  file: string,
+  content: string | Buffer,
+  mode = 0o600,
+  options: { durable?: boolean } = {},
+): void {
   const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const fd = fs.openSync(tmp, "wx", mode);
   try {
     fs.writeFileSync(fd, content);
-    fs.fsyncSync(fd);
+    if (options.durable !== false) fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }

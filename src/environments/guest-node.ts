@@ -11,7 +11,6 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import * as tar from "tar";
 import { ensurePrivateDir } from "../config/paths.js";
 import { ErrorCodes, PyroError } from "../errors.js";
 import { runCommand } from "../util/process.js";
@@ -77,6 +76,7 @@ export async function ensureGuestNode(hostCache: string, progress: ProgressFn): 
     }
     const unpacked = path.join(work, "unpacked");
     fs.mkdirSync(unpacked);
+    const tar = await import("tar");
     await tar.x({ file: tarball, cwd: unpacked, filter: (p) => p === "package/bin/node" });
     const node = path.join(unpacked, "package", "bin", "node");
     fs.chmodSync(node, 0o755);

@@ -123,8 +123,13 @@ export class WorkspaceStore {
     this.write(record);
   }
 
-  write(record: WorkspaceRecord): void {
-    writeFileAtomic(this.file(record.id, "workspace.json"), `${JSON.stringify(record, null, 2)}\n`);
+  write(record: WorkspaceRecord, options: { durable?: boolean } = {}): void {
+    writeFileAtomic(
+      this.file(record.id, "workspace.json"),
+      `${JSON.stringify(record, null, 2)}\n`,
+      0o600,
+      options,
+    );
   }
 
   /** The record as stored, or undefined (missing or unreadable). */
@@ -163,9 +168,11 @@ export class WorkspaceStore {
   }
 
   /** Read-modify-write under the workspace's lock. */
+  /** `durable: false` for bookkeeping on the hot path (see writeFileAtomic). */
   async update(
     id: string,
     change: (record: WorkspaceRecord) => WorkspaceRecord | void,
+    options: { durable?: boolean } = {},
   ): Promise<WorkspaceRecord> {
     return withLock(
       this.file(id, "lock"),
@@ -175,7 +182,7 @@ export class WorkspaceStore {
           throw new PyroError(ErrorCodes.WorkspaceNotFound, `workspace ${id} was deleted`);
         const draft = structuredClone(current);
         const next = change(draft) ?? draft;
-        this.write(next);
+        this.write(next, options);
         return liveView(next);
       },
       { timeoutMs: 60_000, what: `the lock of ${id}` },

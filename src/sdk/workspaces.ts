@@ -127,7 +127,7 @@ export class Workspaces {
    * lost between waits; finished results stay for an hour (and in the journal).
    */
   execStart(idOrName: string, command: string, options: ExecStartOptions = {}): ExecStatus {
-    const ws = status(this.#ctx, idOrName); // an unknown workspace fails now, not later
+    const ws = this.#ctx.store.resolve(idOrName); // an unknown workspace fails now, not later
     const timeoutSeconds = options.timeoutSeconds ?? DEFAULTS.execTimeoutSeconds;
     return this.#handles.start(ws.id, command, (onStdout, onStderr) =>
       exec(this.#ctx, ws.id, command, { timeoutSeconds, onStdout, onStderr }),

@@ -1,6 +1,7 @@
 /**
  * Finding pyro's own bundled entry points (the guest agent, the workspace
- * supervisor): beside the built CLI in dist/ (or dist/chunks/), or in the
+ * supervisor): beside the built code in dist/ (or one or two folders below it:
+ * dist/chunks/, dist/bin/chunks/), or in the
  * repository's dist/ when running from source.
  */
 import fs from "node:fs";
@@ -14,6 +15,7 @@ export function locateBundle(file: string, envOverride: string | undefined, what
   const candidates = [
     path.join(here, file),
     path.join(here, "..", file),
+    path.join(here, "..", "..", file),
     path.resolve(here, "..", "..", "dist", file),
   ];
   const found = candidates.find((candidate) => fs.existsSync(candidate));

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import * as tar from "tar";
+import type { ReadEntry } from "tar";
 
 const SAFE_TYPES = new Set(["File", "OldFile", "ContiguousFile", "Directory", "SymbolicLink"]);
 
@@ -46,6 +46,7 @@ export async function safeExtract(
   dest: string,
 ): Promise<SkippedEntry[]> {
   const skipped: SkippedEntry[] = [];
+  const tar = await import("tar"); // loaded when needed: `pyro workspace exec` never needs it
   const extractor = tar.x({
     cwd: dest,
     strict: false,
@@ -55,7 +56,7 @@ export async function safeExtract(
     // Keep the archive's modes (pyro's own umask is 077), minus group/other write.
     umask: 0o022,
     filter: (entryPath, entry) => {
-      const stat = entry as tar.ReadEntry;
+      const stat = entry as ReadEntry;
       const reason = unsafeEntryReason(entryPath, stat.type, stat.linkpath);
       if (reason) skipped.push({ path: entryPath.slice(0, 4096), reason });
       return reason === undefined;
@@ -80,6 +81,7 @@ export async function safeExtract(
 
 /** Pack files (paths relative to `cwd`) into a tar file; no owners, symlinks stored as links. */
 export async function packFiles(cwd: string, files: string[], output: string): Promise<void> {
+  const tar = await import("tar");
   await tar.c({ cwd, file: output, portable: true, follow: false, noDirRecurse: false }, files);
 }
 

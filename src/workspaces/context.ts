@@ -49,8 +49,25 @@ export class WorkspaceContext {
   }
 
   /** Connect to a started workspace's supervisor and run `fn` with the agent. */
-  async withAgent<T>(id: string, fn: (agent: AgentClient) => Promise<T>): Promise<T> {
-    const record = this.store.read(id);
+  async withAgent<T>(
+    target: string | WorkspaceRecord,
+    fn: (agent: AgentClient) => Promise<T>,
+  ): Promise<T> {
+    const agent = await this.connect(target);
+    try {
+      return await fn(agent);
+    } finally {
+      agent.close();
+    }
+  }
+
+  /**
+   * A connection to a started workspace's supervisor; the caller closes it.
+   * Given a record just read, the store is not read again.
+   */
+  async connect(target: string | WorkspaceRecord): Promise<AgentClient> {
+    const id = typeof target === "string" ? target : target.id;
+    const record = typeof target === "string" ? this.store.read(id) : target;
     if (!record) throw new PyroError(ErrorCodes.WorkspaceNotFound, `workspace ${id} was deleted`);
     if (
       record.state !== "started" &&
@@ -58,16 +75,10 @@ export class WorkspaceContext {
     ) {
       throw notStarted(record);
     }
-    let agent: AgentClient;
     try {
-      agent = await AgentClient.connectUnix(this.store.file(id, "control.sock"));
+      return await AgentClient.connectUnix(this.store.file(id, "control.sock"));
     } catch {
       throw notStarted(this.store.read(id) ?? record);
-    }
-    try {
-      return await fn(agent);
-    } finally {
-      agent.close();
     }
   }
 

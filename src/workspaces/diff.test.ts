@@ -43,7 +43,7 @@ async function treeOf(files: Record<string, FileSpec>): Promise<Map<string, Tree
 }
 
 async function diffOf(before: Record<string, FileSpec>, after: Record<string, FileSpec>) {
-  return diffTrees(await treeOf(before), await treeOf(after));
+  return await diffTrees(await treeOf(before), await treeOf(after));
 }
 
 describe("readTree", () => {
@@ -265,14 +265,14 @@ describe("diffTrees", () => {
   it("reports a directory mode change but not added or removed directories themselves", async () => {
     const before = await treeOf({ "d/f": "f", "gone/x": "x" });
     const after = await treeOf({ "d/f": "f", "fresh/y": "y" });
-    const result = diffTrees(before, after);
+    const result = await diffTrees(before, after);
     expect(result.entries.map((e) => `${e.status} ${e.path}`)).toEqual([
       "added fresh/y",
       "deleted gone/x",
     ]);
     after.set("d", { ...after.get("d")!, mode: 0o700 });
     before.set("d", { ...before.get("d")!, mode: 0o755 });
-    expect(diffTrees(before, after).entries[0]).toEqual({
+    expect((await diffTrees(before, after)).entries[0]).toEqual({
       path: "d",
       status: "mode_changed",
       kind: "directory",
@@ -296,7 +296,7 @@ describe("diffTrees", () => {
       patch: "",
       patch_truncated: false,
     });
-    expect(diffTrees(new Map(), new Map()).changed).toBe(false);
+    expect((await diffTrees(new Map(), new Map())).changed).toBe(false);
   });
 
   it("counts a mixed change set correctly", async () => {

@@ -8,8 +8,6 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createTwoFilesPatch } from "diff";
-import * as tar from "tar";
 
 const CONTENT_LIMIT = 1024 * 1024;
 const PATCH_LIMIT = 1024 * 1024;
@@ -51,6 +49,8 @@ export interface DiffResult {
 /** Read a tar archive into a map of normalized path → entry. */
 export async function readTree(source: Buffer | Readable): Promise<Map<string, TreeEntry>> {
   const tree = new Map<string, TreeEntry>();
+  // Loaded when needed (as is `diff` below): commands that never diff never load them.
+  const tar = await import("tar");
   const parser = new tar.Parser({
     onReadEntry: (entry) => {
       const normal = path.posix.normalize(entry.path).replace(/\/+$/, "");
@@ -105,10 +105,11 @@ function octal(mode: number): string {
 }
 
 /** Compare two trees; paths are shown relative to /workspace. */
-export function diffTrees(
+export async function diffTrees(
   before: Map<string, TreeEntry>,
   after: Map<string, TreeEntry>,
-): DiffResult {
+): Promise<DiffResult> {
+  const { createTwoFilesPatch } = await import("diff");
   const entries: DiffEntry[] = [];
   const patches: string[] = [];
   let patchBytes = 0;

@@ -3,6 +3,7 @@
  * recorded in the journal with a sequence number; `logs` reads the journal.
  */
 import fs from "node:fs";
+import type { ExecOutput } from "../protocol/client.js";
 import { outputFields, prepareCommand } from "../protocol/command.js";
 import { JOURNAL_FILE, WORKSPACE_ROOT, notStarted, type WorkspaceContext } from "./context.js";
 import { appendJournal, clip, readJournal, type JournalEntry } from "./journal.js";
@@ -26,14 +27,32 @@ export async function exec(
   const { argv, timeoutMs } = prepareCommand(command, options.timeoutSeconds);
   const commandText = argv[2]!;
   if (record.state !== "started") throw notStarted(record);
-  const updated = await ctx.store.update(record.id, (r) => {
-    r.exec_sequence = (r.exec_sequence ?? 0) + 1;
-    r.last_activity_at = new Date().toISOString();
-  });
-  const sequence = updated.exec_sequence ?? 1;
+  // The hot path: connect while the sequence number is taken; the record
+  // update is bookkeeping, written without an fsync (see writeFileAtomic).
+  const connecting = ctx.connect(record);
+  let sequence: number;
+  try {
+    const updated = await ctx.store.update(
+      record.id,
+      (r) => {
+        r.exec_sequence = (r.exec_sequence ?? 0) + 1;
+        r.last_activity_at = new Date().toISOString();
+      },
+      { durable: false },
+    );
+    sequence = updated.exec_sequence ?? 1;
+  } catch (error) {
+    void connecting.then(
+      (agent) => agent.close(),
+      () => {},
+    );
+    throw error;
+  }
   const startedAt = new Date().toISOString();
-  const output = await ctx.withAgent(record.id, (agent) =>
-    agent.exec(
+  const agent = await connecting;
+  let output: ExecOutput;
+  try {
+    output = await agent.exec(
       {
         argv,
         cwd: WORKSPACE_ROOT,
@@ -41,8 +60,10 @@ export async function exec(
         max_output_bytes: OUTPUT_LIMITS.streamBytes,
       },
       { onStdout: options.onStdout, onStderr: options.onStderr },
-    ),
-  );
+    );
+  } finally {
+    agent.close();
+  }
   const result: WorkspaceExecResult = {
     workspace_id: record.id,
     sequence,

@@ -5,7 +5,7 @@
  * midway, files already written are put back.
  */
 import path from "node:path";
-import { applyPatch, parsePatch, type StructuredPatch } from "diff";
+import type { StructuredPatch } from "diff";
 import { ErrorCodes, PyroError } from "../errors.js";
 
 export interface PatchFileChange {
@@ -47,6 +47,7 @@ export function describeHunk(hunk: StructuredPatch["hunks"][number], index: numb
 
 /** Check the whole patch against the current files; returns the writes to make. Writes nothing. */
 export async function planPatch(patchText: string, read: ReadGuestFile): Promise<PlannedChange[]> {
+  const { applyPatch, parsePatch } = await import("diff"); // loaded when a patch comes
   let parsed: StructuredPatch[];
   try {
     parsed = parsePatch(patchText);
@@ -93,7 +94,7 @@ export async function planPatch(patchText: string, read: ReadGuestFile): Promise
     if (after === false) {
       throw new PyroError(
         ErrorCodes.PatchFailed,
-        `${firstFailingHunk(before ?? "", file)} does not apply to ${name}; nothing was changed`,
+        `${firstFailingHunk(before ?? "", file, applyPatch)} does not apply to ${name}; nothing was changed`,
         { fix: { kind: "reread_file", path: name } },
       );
     }
@@ -115,7 +116,11 @@ export async function planPatch(patchText: string, read: ReadGuestFile): Promise
   return planned;
 }
 
-function firstFailingHunk(content: string, file: StructuredPatch): string {
+function firstFailingHunk(
+  content: string,
+  file: StructuredPatch,
+  applyPatch: (typeof import("diff"))["applyPatch"],
+): string {
   for (let i = 0; i < file.hunks.length; i++) {
     if (applyPatch(content, { ...file, hunks: file.hunks.slice(0, i + 1) }) === false) {
       return describeHunk(file.hunks[i]!, i);

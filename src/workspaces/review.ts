@@ -54,5 +54,5 @@ export async function diff(
   });
   const baseline = await readTree(fs.createReadStream(baselineFile));
   await ctx.touch(record.id);
-  return { workspace_id: record.id, ...diffTrees(baseline, current) };
+  return { workspace_id: record.id, ...(await diffTrees(baseline, current)) };
 }
