@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PYRO := node dist/cli.js
 
-.PHONY: deps build check lint format typecheck test test-unit test-guest demo setup dist-check bench clean smoke-daily-loop
+.PHONY: deps build check lint format typecheck test test-unit test-unit-node22 test-guest demo setup dist-check bench clean smoke-daily-loop
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -29,6 +29,11 @@ typecheck: deps
 test-unit: build
 	npx vitest run --project unit
 
+# The unit tests again under Node 22 (the host CLI supports Node 20 and later);
+# scripts/node22.sh fetches a pinned Node 22 from the npm registry once.
+test-unit-node22: build
+	"$$(bash scripts/node22.sh)" node_modules/vitest/vitest.mjs run --project unit
+
 # Lint, format check, typecheck, unit tests.
 check: deps
 	npx eslint .
@@ -38,6 +43,7 @@ check: deps
 
 # Everything, guest-backed tests included (boots real microVMs).
 test: setup check
+	$(MAKE) test-unit-node22
 	$(PYRO) env pull debian:12
 	npx vitest run --project guest
 	$(MAKE) smoke-daily-loop
