@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchVm, type Launched } from "../src/boot/launch.js";
+import { GUEST_NODE } from "../src/environments/guest-node.js";
 import { launchContext } from "./helpers.js";
 
 let launched: Launched;
@@ -30,6 +31,15 @@ describe("guest agent", () => {
   it("says hello with the guest kernel", () => {
     expect(launched.vm.hello.kernel_release).toBe(launched.environment.manifest.kernel_release);
     expect(launched.vm.hello.protocol_version).toBe(1);
+  });
+
+  it("runs on the pinned Node LTS from the runtime disk", async () => {
+    const version = await launched.vm.agent.exec({ argv: ["/opt/pyro/bin/node", "--version"] });
+    expect(version.stdout.toString().trim()).toBe(`v${GUEST_NODE.version}`);
+    const agents = await launched.vm.agent.exec({
+      argv: ["sh", "-c", "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done"],
+    });
+    expect(agents.stdout.toString()).toMatch(/\/opt\/pyro\/bin\/node \S*agent\.js/);
   });
 
   it("runs many commands at once over one channel", async () => {

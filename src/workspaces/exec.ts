@@ -18,7 +18,6 @@ export interface ExecOptions {
 
 export async function exec(
   ctx: WorkspaceContext,
-
   idOrName: string,
   command: string | string[],
   options: ExecOptions = {},
@@ -27,11 +26,24 @@ export async function exec(
   const { argv, timeoutMs } = prepareCommand(command, options.timeoutSeconds);
   const commandText = argv[2]!;
   if (record.state !== "started") throw notStarted(record);
-  // The hot path: connect while the sequence number is taken; the record
-  // update is bookkeeping, written without an fsync (see writeFileAtomic).
-  const connecting = ctx.connect(record);
+  const startedAt = new Date().toISOString();
+  const agent = await ctx.connect(record);
   let sequence: number;
+  let output: ExecOutput;
   try {
+    const running = agent.exec(
+      {
+        argv,
+        cwd: WORKSPACE_ROOT,
+        timeout_ms: timeoutMs,
+        max_output_bytes: OUTPUT_LIMITS.streamBytes,
+      },
+      { onStdout: options.onStdout, onStderr: options.onStderr },
+    );
+    running.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+    // The request is on its way: take the sequence number while the guest
+    // runs the command (bookkeeping, written without an fsync: see
+    // writeFileAtomic). If this fails, closing the connection cancels the command.
     const updated = await ctx.store.update(
       record.id,
       (r) => {
@@ -41,26 +53,7 @@ export async function exec(
       { durable: false },
     );
     sequence = updated.exec_sequence ?? 1;
-  } catch (error) {
-    void connecting.then(
-      (agent) => agent.close(),
-      () => {},
-    );
-    throw error;
-  }
-  const startedAt = new Date().toISOString();
-  const agent = await connecting;
-  let output: ExecOutput;
-  try {
-    output = await agent.exec(
-      {
-        argv,
-        cwd: WORKSPACE_ROOT,
-        timeout_ms: timeoutMs,
-        max_output_bytes: OUTPUT_LIMITS.streamBytes,
-      },
-      { onStdout: options.onStdout, onStderr: options.onStderr },
-    );
+    output = await running;
   } finally {
     agent.close();
   }

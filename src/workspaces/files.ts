@@ -12,7 +12,6 @@ import { DEFAULTS, OUTPUT_LIMITS } from "../limits.js";
 
 export async function listFiles(
   ctx: WorkspaceContext,
-
   idOrName: string,
   guestPath = ".",
   options: { recursive?: boolean } = {},
@@ -28,7 +27,6 @@ export async function listFiles(
 
 export async function readFile(
   ctx: WorkspaceContext,
-
   idOrName: string,
   guestPath: string,
   options: { maxBytes?: number } = {},
@@ -68,7 +66,6 @@ export async function readFile(
 
 export async function writeFile(
   ctx: WorkspaceContext,
-
   idOrName: string,
   guestPath: string,
   content: string | Buffer,
@@ -96,7 +93,6 @@ export async function writeFile(
 
 export async function applyPatch(
   ctx: WorkspaceContext,
-
   idOrName: string,
   patchText: string,
 ): Promise<{ workspace_id: string; applied: true; files: PatchFileChange[] }> {

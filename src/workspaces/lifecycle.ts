@@ -47,7 +47,6 @@ export interface CreateWorkspaceOptions {
 
 export async function create(
   ctx: WorkspaceContext,
-
   options: CreateWorkspaceOptions = {},
 ): Promise<Workspace & { seed_skipped: SkippedEntry[] }> {
   const environment = options.environment ?? DEFAULT_ENVIRONMENT;
@@ -181,7 +180,6 @@ export function status(ctx: WorkspaceContext, idOrName: string): Workspace {
 
 export async function update(
   ctx: WorkspaceContext,
-
   idOrName: string,
   changes: { name?: string; labels?: Record<string, string>; clearLabels?: string[] },
 ): Promise<Workspace> {
@@ -294,7 +292,6 @@ export async function startFresh(ctx: WorkspaceContext, record: WorkspaceRecord)
  */
 export async function fork(
   ctx: WorkspaceContext,
-
   idOrName: string,
   options: { name?: string } = {},
 ): Promise<Workspace & { forked_from: string }> {
@@ -355,7 +352,6 @@ export async function fork(
 
 export async function deleteWorkspace(
   ctx: WorkspaceContext,
-
   idOrName: string,
 ): Promise<{ workspace_id: string; name: string | null; deleted: true }> {
   const record = ctx.store.resolve(idOrName);

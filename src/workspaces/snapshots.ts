@@ -29,7 +29,6 @@ import type { NamedSnapshot, Workspace } from "./payloads.js";
  */
 export async function reset(
   ctx: WorkspaceContext,
-
   idOrName: string,
   options: { snapshot?: string } = {},
 ): Promise<Workspace & { restored_from: string }> {
@@ -120,7 +119,6 @@ export function listSnapshots(
 /** Save /workspace as it is now under `name`. */
 export async function createSnapshot(
   ctx: WorkspaceContext,
-
   idOrName: string,
   name: string,
 ): Promise<{ workspace_id: string } & NamedSnapshot> {
@@ -162,7 +160,6 @@ export async function createSnapshot(
 
 export function deleteSnapshot(
   ctx: WorkspaceContext,
-
   idOrName: string,
   name: string,
 ): { workspace_id: string; name: string; deleted: true } {

@@ -15,7 +15,6 @@ import { prepareSeed, type OriginKind } from "./seed.js";
 
 export async function exportPath(
   ctx: WorkspaceContext,
-
   idOrName: string,
   guestPath: string,
   output: string,
@@ -64,7 +63,6 @@ export async function exportPath(
 
 export async function syncPush(
   ctx: WorkspaceContext,
-
   idOrName: string,
   source: string,
   dest = WORKSPACE_ROOT,
