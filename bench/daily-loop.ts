@@ -19,7 +19,7 @@
  *      must report boot_kind "cold". The directory is renamed back afterwards,
  *      on error, and on SIGINT/SIGTERM; a run that was killed outright leaves
  *      it as `<dir>.bench-hidden-<pid>`, which the next run puts back;
- *   2. warm: the same with the snapshot in place; boot_kind must be "warm".
+ *   2. warm: the same with the warm image in place; boot_kind must be "warm".
  *      First with standby VMs off (PYRO_STANDBY=0: every create restores its
  *      own VM), then on (the default: each sample first waits until the
  *      standby VM is ready, and its create must take it over; the wait is
@@ -29,7 +29,7 @@
  *   4. fork (standby off: a fork always restores its own copy): of one
  *      running warm workspace, `fork(id)` and fork → first exec result on
  *      the fork (deleted after each sample). The first sample includes the
- *      one-time cost of the page cache filling with the snapshot RAM file's
+ *      one-time cost of the page cache filling with the warm image RAM file's
  *      holes, which QEMU reads while migrating the source;
  *   5. idle memory: every workspace of (1) and (2), after ~5 s idle following
  *      its first exec, has the VmRSS of its QEMU and of its supervisor read
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
   const hiddenDir = `${warmDir}${HIDDEN_INFIX}${process.pid}`;
   log(`environment ${environment}, ${runs} run(s) each, state in ${paths.data}`);
 
-  // A run that was killed outright (SIGKILL) left the snapshot renamed aside: put it back.
+  // A run that was killed outright (SIGKILL) left the warm image renamed aside: put it back.
   if (fs.existsSync(warmRoot)) {
     const prefix = `${path.basename(warmDir)}${HIDDEN_INFIX}`;
     for (const entry of fs.readdirSync(warmRoot)) {
@@ -182,7 +182,7 @@ async function main(): Promise<void> {
   };
   process.on("exit", restoreWarm);
 
-  // Put the snapshot back and delete whatever this process created if it is interrupted.
+  // Put the warm image back and delete whatever this process created if it is interrupted.
   const removeSignalHandlers = deleteLabelledOnSignal(ws, BENCH_LABEL, labels[BENCH_LABEL]!, () => {
     try {
       restoreWarm();

@@ -171,7 +171,7 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
           });
           return { ...launched, warmKey: state.manifest.key };
         } catch (error) {
-          // QEMU refused the snapshot (or it broke mid-restore): never fail a create for it.
+          // QEMU refused the warm image (or it broke mid-restore): never fail a create for it.
           fs.rmSync(request.disk, { force: true });
           reason = `the warm image could not be restored (${firstLine(error)})`;
         }

@@ -13,11 +13,11 @@
  * snapshot is a new directory renamed over the old one, and VMs still
  * mapping the old file keep its (unlinked) inode.
  *
- * A snapshot is only used when every part of its key still matches (pyro,
+ * A warm image is only used when every part of its key still matches (pyro,
  * guest runtime, environment artifacts, QEMU version, accelerator, resources)
  * and its files match their checksums; otherwise it is stale and a cold boot
  * is used, saying why. The directory is built aside and renamed into place,
- * so a killed prepare never leaves a snapshot that looks valid.
+ * so a killed prepare never leaves a warm image that looks valid.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -37,7 +37,7 @@ import { chooseAccel, type AccelDecision } from "../vm/accel.js";
 import type { QemuInfo } from "../vm/qemu.js";
 import { VERSION } from "../version.js";
 
-/** Bumped when the layout of a snapshot changes; older ones are then stale. */
+/** Bumped when the layout of a warm image changes; older ones are then stale. */
 export const WARM_FORMAT = 2;
 
 export interface WarmKey {
@@ -66,7 +66,7 @@ export interface WarmManifest {
   memory: StoredFile;
   state: StoredFile;
   disk: StoredFile;
-  /** Bytes the snapshot occupies on disk (memory.ram is sparse). */
+  /** Bytes the warm image occupies on disk (memory.ram is sparse). */
   allocated_bytes: number;
 }
 
@@ -108,7 +108,7 @@ export class WarmImages {
     return { key: await this.currentKey(environment, vcpus, memMib, qemu, accel), accel };
   }
 
-  /** Everything a snapshot depends on, as it is now, for a VM booted with `accel`. */
+  /** Everything a warm image depends on, as it is now, for a VM booted with `accel`. */
   async currentKey(
     environment: string,
     vcpus: number,
@@ -166,7 +166,7 @@ export class WarmImages {
   }
 
   /**
-   * Save a snapshot from `save`, which writes memory.ram, state.bin and
+   * Save a warm image from `save`, which writes memory.ram, state.bin and
    * disk.qcow2 (warmImageFiles) into the directory it is given. Built aside,
    * then renamed into place.
    */
@@ -221,7 +221,7 @@ export class WarmImages {
     return total;
   }
 
-  /** Remove snapshots that no longer match their environment (or all of them). */
+  /** Remove warm images that no longer match their environment (or all of them). */
   async prune(keep: (manifest: WarmManifest) => Promise<boolean>): Promise<number> {
     if (!fs.existsSync(this.root)) return 0;
     let freed = 0;
@@ -238,7 +238,7 @@ export class WarmImages {
 
 const VERIFIED_MEMO = "verified.json";
 
-/** The files of a snapshot directory. */
+/** The files of a warm image directory. */
 export function warmImageFiles(dir: string): { memory: string; deviceState: string; disk: string } {
   return {
     memory: path.join(dir, "memory.ram"),

@@ -75,7 +75,7 @@ export interface Readiness {
   environment: string;
   readiness: "warm" | "cold" | "stale";
   reason: string | null;
-  /** What changed since the snapshot was made, for stale. */
+  /** What changed since the warm image was made, for stale. */
   changed: string[];
   fix: string | null;
 }

@@ -1,7 +1,7 @@
 /**
  * `pyro prepare`: set the machine up once so later creates are fast. Builds
  * the environment if needed, boots it with its RAM in a file, runs a
- * workspace's first operations once (so the snapshot holds a guest whose
+ * workspace's first operations once (so the warm image holds a guest whose
  * code is loaded and caches filled), saves a warm image, and proves the
  * loop with a throwaway workspace. Idempotent: on a warm machine it returns
  * at once and says so.
@@ -28,7 +28,7 @@ export interface PrepareOptions {
 
 export interface PrepareResult {
   environment: string;
-  /** "prepared" (a snapshot was made now) or "already_warm" (nothing to do). */
+  /** "prepared" (a warm image was made now) or "already_warm" (nothing to do). */
   status: "prepared" | "already_warm";
   /** Why a new snapshot was needed. */
   reason: string | null;
@@ -38,7 +38,7 @@ export interface PrepareResult {
   snapshot_bytes: number;
   cold_boot_ms: number | null;
   duration_ms: number;
-  /** The throwaway create → exec → reset → exec → delete that proves the snapshot works. */
+  /** The throwaway create → exec → reset → exec → delete that proves the warm image works. */
   proof: {
     create_ms: number;
     boot_kind: "warm" | "cold";
@@ -171,7 +171,7 @@ export async function prepare(
 }
 
 /**
- * What a workspace's first minutes do, done once before the snapshot: the
+ * What a workspace's first minutes do, done once before the warm image: the
  * agent's code paths run (and are compiled), and the guest's page cache holds
  * the shell, tar and busybox. A restore then skips that work.
  */

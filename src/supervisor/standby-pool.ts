@@ -11,7 +11,7 @@
  * runStandby) that owns its QEMU like any workspace supervisor; this module
  * is the host side: where standbys live, starting one, taking one over,
  * listing and stopping them. Every claim checks that the standby was
- * restored from the snapshot a restore would use now (same warm key).
+ * restored from the warm image a restore would use now (same warm key).
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -40,7 +40,7 @@ export interface StandbyRecord {
   supervisor_pid: number;
   qemu_pid: number | null;
   state: "starting" | "ready";
-  /** The warm key of the snapshot it was restored from. */
+  /** The warm key of the warm image it was restored from. */
   key: WarmKey | null;
   started_at: string;
   ready_at: string | null;
@@ -203,7 +203,7 @@ function stopStandby(record: StandbyRecord): void {
   }
 }
 
-/** Stop the slot's standby, if any (a re-prepare replaces the snapshot it came from). */
+/** Stop the slot's standby, if any (a re-prepare replaces the warm image it came from). */
 export function stopSlotStandby(paths: PyroPaths, slot: StandbySlot): void {
   const standby = liveStandby(paths, slot);
   if (standby) stopStandby(standby);
