@@ -7,8 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
-import { afterAll, afterEach, beforeAll, expect } from "vitest";
-import { PyroError } from "../errors.js";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { AgentClient } from "../protocol/client.js";
 import { AgentServer } from "./server.js";
 
@@ -96,13 +95,4 @@ export function settleWithin<T>(promise: Promise<T>, what: string, ms = 1500): P
   return Promise.race([promise, guard]).finally(() => clearTimeout(timer));
 }
 
-export async function rejection(promise: Promise<unknown>): Promise<PyroError> {
-  const error = await promise.then(
-    () => {
-      throw new Error("expected a rejection");
-    },
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(PyroError);
-  return error as PyroError;
-}
+export { rejection } from "../protocol/testing.js";
