@@ -39,7 +39,7 @@ describe("guest agent", () => {
     const agents = await launched.vm.agent.exec({
       argv: ["sh", "-c", "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done"],
     });
-    expect(agents.stdout.toString()).toMatch(/\/opt\/pyro\/bin\/node \S*agent\.js/);
+    expect(agents.stdout.toString()).toMatch(/\/opt\/pyro\/bin\/node .*\/opt\/pyro\/agent\.js/);
   });
 
   it("runs many commands at once over one channel", async () => {
