@@ -41,19 +41,15 @@ export async function ensureGuestNode(hostCache: string, progress: ProgressFn): 
   if (present) return present;
   const spec = `${GUEST_NODE.package}@${GUEST_NODE.version}`;
   progress(`fetching the guest's Node (${spec}) from the npm registry`);
-  ensurePrivateDir(path.dirname(path.dirname(cachedPath(hostCache))));
-  const work = fs.mkdtempSync(
-    path.join(path.dirname(path.dirname(cachedPath(hostCache))), ".fetch-"),
-  );
+  const file = cachedPath(hostCache);
+  const versionDir = path.dirname(file);
+  const root = ensurePrivateDir(path.dirname(versionDir));
+  const work = fs.mkdtempSync(path.join(root, ".fetch-"));
   try {
     const { stdout } = await runCommand(
       "npm",
       ["pack", spec, "--json", "--pack-destination", work],
-      {
-        timeoutMs: 10 * 60_000,
-        errorCode: ErrorCodes.HostRequirementMissing,
-        fix: { kind: "run_setup" },
-      },
+      { timeoutMs: 10 * 60_000 },
     ).catch((error: unknown) => {
       throw new PyroError(
         ErrorCodes.HostRequirementMissing,
@@ -84,9 +80,8 @@ export async function ensureGuestNode(hostCache: string, progress: ProgressFn): 
     const staged = path.join(work, GUEST_NODE.version);
     fs.mkdirSync(staged);
     fs.renameSync(node, path.join(staged, "node"));
-    const target = path.dirname(cachedPath(hostCache));
-    if (!fs.existsSync(target)) fs.renameSync(staged, target);
-    return cachedPath(hostCache);
+    if (!fs.existsSync(versionDir)) fs.renameSync(staged, versionDir);
+    return file;
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

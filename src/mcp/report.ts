@@ -45,7 +45,7 @@ export function describeWorkspace(ws: Workspace): string {
 
 /** A finished command's result for a model: each stream bounded, with a note when cut. */
 export function commandReport(
-  result: Pick<WorkspaceExecResult, "stdout" | "stderr" | "truncated" | "exit_code">,
+  result: Pick<WorkspaceExecResult, "stdout" | "stderr" | "truncated">,
   howToGetRest: string,
 ): { stdout: string; stderr: string; truncated: boolean } {
   const stdout = clipForModel(result.stdout, "stdout", howToGetRest);
