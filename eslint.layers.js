@@ -2,7 +2,7 @@
  * The layers of src/, top to bottom, and an ESLint rule that refuses an
  * import that goes up (a lower layer reaching a higher one). One direction
  * of dependency: cli → mcp → sdk → daily-loop/run → workspaces → supervisor
- * → boot → records → environments → vm/host/agent → protocol → base.
+ * → boot → records → environments → vm/host/agent → protocol/network → base.
  * Tests may reach anywhere; the guest agent is reached by nothing.
  */
 import path from "node:path";
@@ -24,6 +24,7 @@ export const LAYERS = {
   host: 9,
   agent: 9,
   protocol: 10,
+  network: 10,
   util: 11,
   config: 11,
   "errors.ts": 11,

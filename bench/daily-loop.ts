@@ -248,7 +248,12 @@ async function main(): Promise<void> {
       fs.readFileSync(path.join(paths.data, "workspaces", id, "workspace.json"), "utf8"),
     ) as WorkspaceRecord;
 
-  const slot: StandbySlot = { environment, vcpus: DEFAULTS.vcpuCount, memMib: DEFAULTS.memMib };
+  const slot: StandbySlot = {
+    environment,
+    vcpus: DEFAULTS.vcpuCount,
+    memMib: DEFAULTS.memMib,
+    network: false,
+  };
   /** Standby VMs on (the default) or off (PYRO_STANDBY=0, and any running one stopped). */
   const useStandby = async (on: boolean): Promise<void> => {
     if (on) {

@@ -45,6 +45,12 @@ export const ErrorCodes = {
   CommandNotFound: "command_not_found",
   /** A file or directory the operation needs does not exist in the guest. */
   FileNotFound: "file_not_found",
+  /** No service of that name in the workspace. */
+  ServiceNotFound: "service_not_found",
+  /** A service exited before it was ready, or was not ready in time. */
+  ServiceFailed: "service_failed",
+  /** The workspace's network policy does not allow the operation (e.g. publishing a port). */
+  NetworkPolicy: "network_policy",
   /** Anything we did not anticipate. */
   Internal: "internal_error",
 } as const;
@@ -75,7 +81,15 @@ export type Fix =
   /** Check the host (QEMU, acceleration, environments); `note` says what else may help. */
   | { kind: "run_doctor"; note?: string }
   /** Build an environment again (once its cause is fixed). */
-  | { kind: "pull_environment"; environment?: string; note?: string };
+  | { kind: "pull_environment"; environment?: string; note?: string }
+  /** Use one of the workspace's services (these are its names). */
+  | { kind: "find_service"; workspace: string; known: string[] }
+  /** Read the service's log to see why it failed. */
+  | { kind: "read_service_logs"; workspace: string; service: string }
+  /** Create a workspace with a network policy that allows this (the policy is fixed at create). */
+  | { kind: "create_with_network"; policy: "egress" | "egress+published-ports" }
+  /** Choose another host port, or let pyro choose one (publish only the guest port). */
+  | { kind: "free_host_port"; port: number };
 
 export interface PyroErrorOptions {
   hint?: string;

@@ -34,7 +34,17 @@ export type {
   PruneResult,
 } from "./environments/service.js";
 export type { SetupResult } from "./host/requirements.js";
-export type { Workspace, WorkspaceExecResult, NamedSnapshot } from "./workspaces/payloads.js";
+export type {
+  Workspace,
+  WorkspaceExecResult,
+  NamedSnapshot,
+  WorkspaceNetwork,
+  WorkspaceService,
+} from "./workspaces/payloads.js";
+export type { ServiceStartOptions, ServiceLogs } from "./workspaces/services.js";
+export type { PublishedPort, ServiceRecord } from "./records/store.js";
+export type { ServiceInfo, ServiceReadiness, ServiceState } from "./protocol/messages.js";
+export { NETWORK_POLICIES, type NetworkPolicy } from "./network/policy.js";
 export type { DiffResult, DiffEntry } from "./workspaces/diff.js";
 export type { JournalEntry } from "./workspaces/journal.js";
 export type { WorkspaceSummary } from "./workspaces/summary.js";

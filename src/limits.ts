@@ -18,6 +18,10 @@ export const DEFAULTS = {
   maxRunning: 4,
   /** How long an MCP exec call waits before handing back a command id (hosts time tools out at ~60 s). */
   execWaitSeconds: 20,
+  /** A service not ready after this long is failed (its process group killed). */
+  serviceReadyTimeoutSeconds: 30,
+  /** Between two readiness checks of a service. */
+  serviceReadyIntervalMs: 500,
 } as const;
 
 /** Inclusive bounds of what a caller may ask for. */
@@ -27,6 +31,8 @@ export const BOUNDS = {
   execTimeoutSeconds: { max: 24 * 3600 },
   execWaitSeconds: { min: 0, max: 45 },
   fileReadBytes: { min: 1, max: 1024 * 1024 },
+  serviceReadyTimeoutSeconds: { max: 3600 },
+  serviceReadyIntervalMs: { min: 50 },
 } as const;
 
 /** Caps on output, from the guest to the model: each a layer of its own. */
@@ -41,4 +47,6 @@ export const OUTPUT_LIMITS = {
   modelChars: 24 * 1024,
   /** Bytes of one file a patch may read and rewrite. */
   patchFileBytes: 16 * 1024 * 1024,
+  /** Bytes of a service's log the guest keeps (current file plus one rotated) and a read returns. */
+  serviceLogBytes: 2 * 1024 * 1024,
 } as const;

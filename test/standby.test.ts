@@ -20,7 +20,7 @@ import {
 import { pidAlive, runCli, runCliJson, sharedPaths, waitFor } from "./helpers.js";
 
 const ON = { PYRO_STANDBY: "1" };
-const SLOT = { environment: "debian:12", vcpus: 1, memMib: 1024 };
+const SLOT = { environment: "debian:12", vcpus: 1, memMib: 1024, network: false };
 const TOOK_OVER = "took over a standby VM";
 const paths = sharedPaths();
 const created: string[] = [];

@@ -31,32 +31,11 @@ import { VERSION as AGENT_VERSION } from "../version.js";
 import { OUTPUT_LIMITS } from "../limits.js";
 import type { ChannelContext, ChannelHooks, Handler } from "../protocol/channel-server.js";
 import { OpError } from "../protocol/errors.js";
+import { serviceHandlers } from "./services.js";
+import { BASE_ENV, killGroup, optNumber, signalNumber, str } from "./process.js";
 
 /** After the process exits, how long to wait for its pipes to close (a background child may hold them). */
 const PIPE_GRACE_MS = 1000;
-
-const BASE_ENV: Record<string, string> = {
-  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-  HOME: "/root",
-  LANG: "C.UTF-8",
-  USER: "root",
-  LOGNAME: "root",
-};
-
-function str(value: unknown, name: string): string {
-  if (typeof value !== "string" || value.length === 0) {
-    throw new OpError("bad_args", `${name} must be a non-empty string`);
-  }
-  return value;
-}
-
-function optNumber(value: unknown, name: string): number | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw new OpError("bad_args", `${name} must be a non-negative number`);
-  }
-  return value;
-}
 
 /**
  * Enforce an op's `scope`: `target` must be inside it once symlinks are
@@ -118,15 +97,6 @@ function pump(
       ctx.onDrain(() => source.resume());
     }
   });
-}
-
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, "SIGKILL");
-  } catch {
-    // Already gone.
-  }
 }
 
 async function exec(
@@ -240,11 +210,6 @@ async function exec(
       pipe.on("data", () => grace?.refresh());
     }
   });
-}
-
-function signalNumber(signal: NodeJS.Signals | null | undefined): number {
-  if (!signal) return 0;
-  return os.constants.signals[signal] ?? 0;
 }
 
 async function readFile(
@@ -556,6 +521,7 @@ async function refresh(rawArgs: Record<string, unknown>): Promise<{ clock_skew_m
 }
 
 export const handlers: Record<string, Handler> = {
+  ...serviceHandlers,
   hello,
   exec,
   read_file: readFile,

@@ -51,6 +51,8 @@ export interface LaunchRequest {
   standby?: boolean;
   /** With `warm`: fail rather than boot cold (a standby is only worth it restored). */
   warmOnly?: boolean;
+  /** A network device (any policy but "off"); see BootOptions.network. */
+  network?: { allowHostPorts: number[] };
 }
 
 export interface Launched {
@@ -134,6 +136,7 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
         standby: request.standby,
         restoreFrom,
         hostname: request.hostname,
+        ...(request.network ? { network: request.network } : {}),
         progress: ctx.progress,
       });
     const restored = async (from: string, memory?: GuestMemory): Promise<Launched> => ({
@@ -156,9 +159,13 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
       }
     } else if (request.warm && request.disk && !fs.existsSync(request.disk)) {
       const warm = new WarmImages(ctx.paths, ctx.cache);
-      const state = await warm.state(
-        await warm.currentKey(request.environment, request.vcpus, request.memMib, qemu, accel),
-      );
+      const shape = {
+        environment: request.environment,
+        vcpus: request.vcpus,
+        memMib: request.memMib,
+        network: request.network !== undefined,
+      };
+      const state = await warm.state(await warm.currentKey(shape, qemu, accel));
       trace("launch: warm state known");
       if (state.state === "warm") {
         try {
@@ -179,7 +186,8 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
         reason = state.reason;
       }
       if (request.warmOnly) throw new Error(`no warm restore: ${reason}`);
-      ctx.progress(`cold boot: ${reason}; \`pyro prepare ${request.environment}\` makes this fast`);
+      const prepare = `pyro prepare ${request.environment}${request.network ? " --network" : ""}`;
+      ctx.progress(`cold boot: ${reason}; \`${prepare}\` makes this fast`);
     }
     return { vm: await boot(), environment, accel, boot: { kind: "cold", reason } };
   } finally {

@@ -2,10 +2,14 @@
  * Warm images: an environment booted once, paused, and saved (memory plus
  * root disk), so creating a workspace is a restore instead of a cold boot.
  *
- *   cache/warm/<env>-<vcpus>c-<mem>m/manifest.json  key, checksums, proof
- *   cache/warm/<env>-<vcpus>c-<mem>m/memory.ram      guest RAM, byte for byte (sparse)
- *   cache/warm/<env>-<vcpus>c-<mem>m/state.bin       QEMU device state (a migration stream without RAM)
- *   cache/warm/<env>-<vcpus>c-<mem>m/disk.qcow2      root disk at save time (overlay of the rootfs blob)
+ *   cache/warm/<shape>/manifest.json  key, checksums, proof
+ *   cache/warm/<shape>/memory.ram      guest RAM, byte for byte (sparse)
+ *   cache/warm/<shape>/state.bin       QEMU device state (a migration stream without RAM)
+ *   cache/warm/<shape>/disk.qcow2      root disk at save time (overlay of the rootfs blob)
+ *
+ * where <shape> is <env>-<vcpus>c-<mem>m, plus "-net" for the networked
+ * variant: a VM saved without a network device cannot become one with it,
+ * so each network policy but "off" restores from that variant.
  *
  * A restore maps memory.ram copy-on-write instead of loading it, so it costs
  * what the guest touches, and untouched pages are shared by every workspace
@@ -38,7 +42,31 @@ import type { QemuInfo } from "../vm/qemu.js";
 import { VERSION } from "../version.js";
 
 /** Bumped when the layout of a warm image changes; older ones are then stale. */
-export const WARM_FORMAT = 2;
+export const WARM_FORMAT = 3;
+
+/** What a warm image is a saved VM of: the environment, its size, and whether it has a NIC. */
+export interface WarmShape {
+  environment: string;
+  vcpus: number;
+  memMib: number;
+  network: boolean;
+}
+
+/** The name of a shape's directory (warm images) and standby slot. */
+export function shapeName(shape: WarmShape): string {
+  const base = `${environmentSlug(shape.environment)}-${shape.vcpus}c-${shape.memMib}m`;
+  return shape.network ? `${base}-net` : base;
+}
+
+export function shapeOfKey(key: WarmKey): WarmShape {
+  return {
+    environment: key.environment,
+    vcpus: key.vcpu_count,
+    memMib: key.mem_mib,
+    // Older keys have no network field: they were all saved without a NIC.
+    network: key.network === true,
+  };
+}
 
 export interface WarmKey {
   format: number;
@@ -52,6 +80,8 @@ export interface WarmKey {
   accel: "kvm" | "tcg";
   vcpu_count: number;
   mem_mib: number;
+  /** Saved with a network device (the variant for policies other than "off"). */
+  network: boolean;
 }
 
 interface StoredFile {
@@ -85,62 +115,55 @@ export class WarmImages {
     return path.join(this.paths.cache, "warm");
   }
 
-  dir(environment: string, vcpus: number, memMib: number): string {
-    return path.join(this.root, `${environmentSlug(environment)}-${vcpus}c-${memMib}m`);
+  dir(shape: WarmShape): string {
+    return path.join(this.root, shapeName(shape));
   }
 
   /**
-   * The key for a size of `environment` as it is now, with the accelerator
-   * that key implies (the cached verdict for the environment's kernel).
+   * The key for `shape` as it is now, with the accelerator that key implies
+   * (the cached verdict for the environment's kernel).
    */
   async currentKeyFor(
-    environment: string,
-    vcpus: number,
-    memMib: number,
+    shape: WarmShape,
     qemu: QemuInfo,
     progress?: ProgressFn,
   ): Promise<{ key: WarmKey; accel: AccelDecision }> {
-    const resolved = await this.cache.ensure(environment, progress);
+    const resolved = await this.cache.ensure(shape.environment, progress);
     const accel = await chooseAccel(this.paths.hostCache, qemu, {
       kernel: resolved.kernel,
       initrd: resolved.initramfs,
     });
-    return { key: await this.currentKey(environment, vcpus, memMib, qemu, accel), accel };
+    return { key: await this.currentKey(shape, qemu, accel), accel };
   }
 
-  /** Everything a warm image depends on, as it is now, for a VM booted with `accel`. */
-  async currentKey(
-    environment: string,
-    vcpus: number,
-    memMib: number,
-    qemu: QemuInfo,
-    accel: AccelDecision,
-  ): Promise<WarmKey> {
-    const resolved = await this.cache.ensure(environment);
+  /** Everything a warm image of `shape` depends on, as it is now, for a VM booted with `accel`. */
+  async currentKey(shape: WarmShape, qemu: QemuInfo, accel: AccelDecision): Promise<WarmKey> {
+    const resolved = await this.cache.ensure(shape.environment);
     const runtime = await this.cache.ensureRuntime();
     return {
       format: WARM_FORMAT,
       pyro_version: VERSION,
       runtime: runtime.key,
-      environment,
+      environment: shape.environment,
       kernel: resolved.manifest.artifacts.kernel.sha256,
       initramfs: resolved.manifest.artifacts.initramfs.sha256,
       rootfs: resolved.manifest.artifacts.rootfs.sha256,
       qemu_version: qemu.version,
       accel: accel.accel,
-      vcpu_count: vcpus,
-      mem_mib: memMib,
+      vcpu_count: shape.vcpus,
+      mem_mib: shape.memMib,
+      network: shape.network,
     };
   }
 
   /** warm (usable now), cold (never prepared) or stale (which key changed, or a damaged file). */
   async state(key: WarmKey): Promise<WarmState> {
-    const dir = this.dir(key.environment, key.vcpu_count, key.mem_mib);
+    const dir = this.dir(shapeOfKey(key));
     const manifest = readJsonFile<WarmManifest>(path.join(dir, "manifest.json"));
     if (!manifest)
       return {
         state: "cold",
-        reason: `${key.environment} was never prepared for ${key.vcpu_count} vCPU / ${key.mem_mib} MiB`,
+        reason: `${key.environment} was never prepared for ${key.vcpu_count} vCPU / ${key.mem_mib} MiB${key.network ? " with a network" : ""}`,
       };
     const changed = (Object.keys(key) as (keyof WarmKey)[]).filter(
       (k) => manifest.key[k] !== key[k],
@@ -177,7 +200,7 @@ export class WarmImages {
   ): Promise<WarmManifest> {
     ensurePrivateDir(this.root);
     ensurePrivateDir(this.paths.locks);
-    const final = this.dir(key.environment, key.vcpu_count, key.mem_mib);
+    const final = this.dir(shapeOfKey(key));
     return withLock(path.join(this.paths.locks, `warm-${path.basename(final)}.lock`), async () => {
       const staging = fs.mkdtempSync(path.join(this.root, `.staging-${process.pid}-`));
       try {
@@ -276,6 +299,7 @@ function describeKey(key: keyof WarmKey): string {
     accel: "accelerator",
     vcpu_count: "vCPU count",
     mem_mib: "memory size",
+    network: "network device",
   };
   return names[key];
 }

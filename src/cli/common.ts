@@ -22,6 +22,11 @@ export function positiveNumber(name: string) {
   };
 }
 
+/** Commander's way to take an option more than once. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
 export function sdk(json: boolean): Pyro {
   return new Pyro({ progress: json ? () => {} : stderrProgress() });
 }

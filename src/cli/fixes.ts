@@ -29,5 +29,15 @@ export function fixForCli(fix: Fix): string {
       return `run \`pyro doctor\`${fix.note ? `; ${fix.note}` : " to check QEMU and acceleration"}`;
     case "pull_environment":
       return `${fix.note ?? "fix the cause"}, then run \`pyro env pull${fix.environment ? ` ${fix.environment}` : ""}\` again`;
+    case "find_service":
+      return fix.known.length
+        ? `services of ${fix.workspace}: ${fix.known.join(", ")}`
+        : `${fix.workspace} has no services; start one with \`pyro workspace service start\``;
+    case "read_service_logs":
+      return `see its log: \`pyro workspace service logs ${fix.workspace} ${fix.service} --all\``;
+    case "create_with_network":
+      return `the network policy is chosen at create: \`pyro workspace create --network-policy ${fix.policy}\``;
+    case "free_host_port":
+      return `host port ${fix.port} is taken: publish another, or only the guest port (pyro picks a free host port)`;
   }
 }

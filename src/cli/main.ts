@@ -62,12 +62,22 @@ export function buildProgram(passthrough: string[]): Command {
       `kill the command after this long (default ${DEFAULTS.execTimeoutSeconds})`,
       positiveNumber("--timeout-seconds"),
     )
+    .option(
+      "--network",
+      "give the VM outbound network (HTTP(S) through pyro's egress proxy; never the host or private ranges)",
+    )
     .option("--json", "print the result as JSON instead of streaming output")
     .usage("[environment] [options] -- COMMAND…")
     .action(
       (
         environment: string | undefined,
-        opts: { vcpuCount?: number; memMib?: number; timeoutSeconds?: number; json?: boolean },
+        opts: {
+          vcpuCount?: number;
+          memMib?: number;
+          timeoutSeconds?: number;
+          network?: boolean;
+          json?: boolean;
+        },
       ) =>
         act(!!opts.json, async () => {
           if (passthrough.length === 0) {
@@ -82,6 +92,7 @@ export function buildProgram(passthrough: string[]): Command {
             vcpuCount: opts.vcpuCount,
             memMib: opts.memMib,
             timeoutSeconds: opts.timeoutSeconds,
+            network: !!opts.network,
             onStdout: json ? undefined : (bytes) => process.stdout.write(bytes),
             onStderr: json ? undefined : (bytes) => process.stderr.write(bytes),
           });
@@ -191,24 +202,37 @@ export function buildProgram(passthrough: string[]): Command {
     )
     .argument("[environment]", `environment (default ${DEFAULT_ENVIRONMENT})`)
     .option("--force", "make a new snapshot even if a valid one exists")
+    .option(
+      "--network",
+      "prepare the networked variant (what creates with a network policy restore from)",
+    )
     .option("--json", "print the result as JSON")
-    .action((environment: string | undefined, opts: { force?: boolean; json?: boolean }) =>
-      act(!!opts.json, async () => {
-        const result = await sdk(!!opts.json).prepare({ environment, force: !!opts.force });
-        if (opts.json) return printJson(result);
-        if (result.status === "already_warm") {
-          process.stderr.write(
-            `${result.environment} is already warm (${formatBytes(result.snapshot_bytes)} snapshot); nothing to do\n`,
-          );
-        } else {
-          const proof = result.proof!;
-          process.stderr.write(
-            `${result.environment} prepared in ${(result.duration_ms / 1000).toFixed(1)}s (${result.reason}); ` +
-              `cold boot ${result.cold_boot_ms} ms, warm create ${proof.create_ms} ms (${proof.boot_kind}), exec ${proof.exec_ms} ms, ` +
-              `reset ${proof.reset_ms} ms (${proof.reset_boot_kind})\n`,
-          );
-        }
-      }),
+    .action(
+      (
+        environment: string | undefined,
+        opts: { force?: boolean; network?: boolean; json?: boolean },
+      ) =>
+        act(!!opts.json, async () => {
+          const result = await sdk(!!opts.json).prepare({
+            environment,
+            force: !!opts.force,
+            network: !!opts.network,
+          });
+          if (opts.json) return printJson(result);
+          const what = `${result.environment}${result.network ? " (network)" : ""}`;
+          if (result.status === "already_warm") {
+            process.stderr.write(
+              `${what} is already warm (${formatBytes(result.snapshot_bytes)} snapshot); nothing to do\n`,
+            );
+          } else {
+            const proof = result.proof!;
+            process.stderr.write(
+              `${what} prepared in ${(result.duration_ms / 1000).toFixed(1)}s (${result.reason}); ` +
+                `cold boot ${result.cold_boot_ms} ms, warm create ${proof.create_ms} ms (${proof.boot_kind}), exec ${proof.exec_ms} ms, ` +
+                `reset ${proof.reset_ms} ms (${proof.reset_boot_kind})\n`,
+            );
+          }
+        }),
     );
 
   program

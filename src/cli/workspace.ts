@@ -12,15 +12,12 @@ import {
   formatSummary,
   type Workspace,
 } from "../index.js";
-import { act, positiveInt, positiveNumber, sdk } from "./common.js";
+import { act, collect, positiveInt, positiveNumber, sdk } from "./common.js";
+import { registerServiceCommands } from "./service.js";
 import { printJson, table } from "./output.js";
 
 interface JsonOpt {
   json?: boolean;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
 
 function parseLabels(pairs: string[] | undefined): Record<string, string> {
@@ -47,6 +44,22 @@ function describe(ws: Workspace): string {
         .map(([k, v]) => `${k}=${v}`)
         .join(" ")}`,
     );
+  const net = ws.network;
+  lines.push(
+    `network: ${net.policy}` +
+      (net.guest_address
+        ? `, guest ${net.guest_address}, egress through ${net.egress_proxy}`
+        : "") +
+      (net.allowed_host_ports.length
+        ? `, host ports ${net.allowed_host_ports.join(", ")} at ${net.host_address}`
+        : ""),
+  );
+  for (const p of net.published_ports)
+    lines.push(
+      `published: 127.0.0.1:${p.host_port} → guest ${p.guest_port} (service ${p.service})`,
+    );
+  if (ws.services.length)
+    lines.push(`services: ${ws.services.map((s) => `${s.name} ${s.state}`).join(", ")}`);
   lines.push(`commands run: ${ws.command_count}`);
   return lines.join("\n");
 }
@@ -95,6 +108,15 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
       "delete the workspace after this long",
       positiveNumber("--ttl-seconds"),
     )
+    .option(
+      "--network-policy <policy>",
+      "off (default: no network device), egress (outbound HTTP(S) through pyro's egress proxy), or egress+published-ports",
+    )
+    .option(
+      "--allow-host-port <port>",
+      "let the guest reach this port of the host's 127.0.0.1 at host.pyro.internal (10.0.2.254; repeatable; needs a network policy)",
+      collect,
+    )
     .option("--id-only", "print only the new id")
     .option("--json", "print the result as JSON")
     .action(
@@ -107,6 +129,8 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
           vcpuCount?: number;
           memMib?: number;
           ttlSeconds?: number;
+          networkPolicy?: string;
+          allowHostPort?: string[];
           idOnly?: boolean;
         },
       ) =>
@@ -119,6 +143,8 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
             vcpuCount: opts.vcpuCount,
             memMib: opts.memMib,
             ttlSeconds: opts.ttlSeconds,
+            networkPolicy: opts.networkPolicy,
+            allowHostPorts: opts.allowHostPort,
           });
           if (opts.json) return printJson(created);
           if (opts.idOnly) return void process.stdout.write(`${created.id}\n`);
@@ -139,13 +165,28 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
           return void process.stderr.write(
             "no workspaces; create one with `pyro workspace create`\n",
           );
-        const rows = [["ID", "NAME", "STATE", "ENVIRONMENT", "LAST ACTIVITY", "EXPIRES", "LABELS"]];
+        const rows = [
+          [
+            "ID",
+            "NAME",
+            "STATE",
+            "ENVIRONMENT",
+            "NETWORK",
+            "SERVICES",
+            "LAST ACTIVITY",
+            "EXPIRES",
+            "LABELS",
+          ],
+        ];
         for (const w of list) {
+          const live = w.services.filter((s) => ["starting", "running", "ready"].includes(s.state));
           rows.push([
             w.id,
             w.name ?? "-",
             w.state,
             w.environment,
+            w.network_policy,
+            live.length ? live.map((s) => s.name).join(",") : "-",
             w.last_activity_at,
             w.expires_at ?? "-",
             Object.entries(w.labels)
@@ -293,6 +334,8 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
         process.stderr.write(`deleted ${result.workspace_id}\n`);
       }),
     );
+
+  registerServiceCommands(ws, passthrough);
 
   ws.command("exec")
     .argument("<workspace>", "id or name")

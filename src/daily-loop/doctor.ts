@@ -19,6 +19,7 @@ import { launchVm } from "../boot/launch.js";
 import { DEFAULTS } from "../limits.js";
 import { listStandbys, liveStandby } from "../supervisor/standby-pool.js";
 import { WarmImages } from "../boot/warm-image.js";
+import { checkHostNetwork, probeGuestNetwork, type NetworkCapability } from "./network-check.js";
 
 export interface DoctorCheck {
   name: string;
@@ -47,6 +48,8 @@ export interface DoctorReport {
   cache: { path: string; bytes: number; warm_snapshot_bytes: number };
   /** With --environment: is the daily loop warm for it? */
   daily_loop: Readiness | null;
+  /** The same for networked workspaces (the warm image variant with a NIC: `prepare --network`). */
+  daily_loop_network: Readiness | null;
   running_vms: number;
   /** Standby VMs waiting for the next create or reset (supervisor/standby-pool.ts). */
   standby_vms: {
@@ -60,6 +63,7 @@ export interface DoctorReport {
   capabilities: {
     boot: { ok: boolean; ms: number | null; detail: string };
     guest_exec: { ok: boolean; ms: number | null; detail: string };
+    network: NetworkCapability;
   };
   checks: DoctorCheck[];
 }
@@ -73,6 +77,8 @@ export interface DoctorOptions {
 
 export interface Readiness {
   environment: string;
+  /** The networked variant (policies egress and egress+published-ports). */
+  network: boolean;
   readiness: "warm" | "cold" | "stale";
   reason: string | null;
   /** What changed since the warm image was made, for stale. */
@@ -158,29 +164,39 @@ export async function runDoctor(
   }
 
   let dailyLoop: Readiness | null = null;
+  let dailyLoopNetwork: Readiness | null = null;
   if (options.environment !== undefined) {
-    findCatalogEntry(options.environment);
-    dailyLoop = await readiness(paths, cache, options.environment, qemu);
-    checks.push({
-      name: `daily loop (${options.environment})`,
-      ok: dailyLoop.readiness === "warm",
-      detail:
-        dailyLoop.readiness === "warm"
-          ? liveStandby(paths, {
-              environment: options.environment,
-              vcpus: DEFAULTS.vcpuCount,
-              memMib: DEFAULTS.memMib,
-            })?.state === "ready"
-            ? "warm: a standby VM is ready for the next create or reset; after it, creates restore a snapshot"
-            : "warm: creates restore a snapshot"
-          : `${dailyLoop.readiness}: ${dailyLoop.reason}`,
-      ...(dailyLoop.fix ? { fix: dailyLoop.fix } : {}),
-    });
+    const environment = options.environment;
+    findCatalogEntry(environment);
+    dailyLoop = await readiness(paths, cache, environment, qemu, false);
+    dailyLoopNetwork = await readiness(paths, cache, environment, qemu, true);
+    for (const loop of [dailyLoop, dailyLoopNetwork]) {
+      const standby = liveStandby(paths, {
+        environment,
+        vcpus: DEFAULTS.vcpuCount,
+        memMib: DEFAULTS.memMib,
+        network: loop.network,
+      });
+      checks.push({
+        name: `daily loop (${environment}${loop.network ? ", network" : ""})`,
+        // Networked workspaces are optional: never prepared is a state, not a failure.
+        ok: loop.readiness === "warm" || (loop.network && loop.readiness === "cold"),
+        detail:
+          loop.readiness === "warm"
+            ? standby?.state === "ready"
+              ? "warm: a standby VM is ready for the next create or reset; after it, creates restore a snapshot"
+              : "warm: creates restore a snapshot"
+            : `${loop.readiness}: ${loop.reason}`,
+        ...(loop.fix ? { fix: loop.fix } : {}),
+      });
+    }
   }
 
+  const hostNetwork = await checkHostNetwork(qemu);
   const capabilities: DoctorReport["capabilities"] = {
     boot: { ok: false, ms: null, detail: "not checked" },
     guest_exec: { ok: false, ms: null, detail: "not checked" },
+    network: hostNetwork,
   };
   if (options.skipBoot) {
     capabilities.boot.detail = capabilities.guest_exec.detail = "skipped (--skip-boot)";
@@ -201,6 +217,16 @@ export async function runDoctor(
       ...(capabilities.guest_exec.ok ? {} : { fix: "see the detail above" }),
     });
   }
+  const network = capabilities.network;
+  checks.push({
+    name: "network",
+    ok: network.ok,
+    detail:
+      network.ok && network.ms === null
+        ? `${network.detail} (not tried in a guest)`
+        : network.detail,
+    ...(network.ok ? {} : { fix: network.fix ?? SETUP_HINT }),
+  });
 
   return {
     ok: checks.every((c) => c.ok),
@@ -224,6 +250,7 @@ export async function runDoctor(
       warm_snapshot_bytes: new WarmImages(paths, cache).diskUsageBytes(),
     },
     daily_loop: dailyLoop,
+    daily_loop_network: dailyLoopNetwork,
     running_vms: liveRecords(paths.vms).filter((r) => !r.standby).length,
     standby_vms: listStandbys(paths).map((s) => ({
       environment: s.environment,
@@ -244,10 +271,18 @@ async function checkBoot(
   environment: string,
   capabilities: DoctorReport["capabilities"],
 ): Promise<void> {
+  // With a network device when the host can give one, so one boot checks that too.
+  const network = capabilities.network.ok;
   try {
     const { vm, accel } = await launchVm(
       { paths, cache, progress: silentProgress, maxRunning: Number.MAX_SAFE_INTEGER },
-      { environment, vcpus: 1, memMib: 512, ephemeral: true },
+      {
+        environment,
+        vcpus: 1,
+        memMib: 512,
+        ephemeral: true,
+        ...(network ? { network: { allowHostPorts: [] } } : {}),
+      },
     );
     capabilities.boot = {
       ok: true,
@@ -267,6 +302,7 @@ async function checkBoot(
         ms,
         detail: ok ? `exec round trip ${ms} ms` : `unexpected result: exit ${result.exit_code}`,
       };
+      if (network) capabilities.network = await probeGuestNetwork(vm.agent);
     } finally {
       await vm.destroy();
     }
@@ -274,6 +310,12 @@ async function checkBoot(
     const message = isPyroError(error) ? error.message : String(error);
     capabilities.boot = { ok: false, ms: null, detail: message };
     capabilities.guest_exec = { ok: false, ms: null, detail: "no guest to run in" };
+    if (network)
+      capabilities.network = {
+        ...capabilities.network,
+        ok: false,
+        detail: "no guest to try it in",
+      };
   }
 }
 
@@ -282,11 +324,13 @@ async function readiness(
   cache: EnvironmentCache,
   environment: string,
   qemu: QemuInfo | undefined,
+  network: boolean,
 ): Promise<Readiness> {
-  const fix = `run \`pyro prepare ${environment}\``;
+  const fix = `run \`pyro prepare ${environment}${network ? " --network" : ""}\``;
   if ((await cache.state(environment)) !== "installed") {
     return {
       environment,
+      network,
       readiness: "cold",
       reason: `${environment} is not built yet`,
       changed: [],
@@ -296,18 +340,21 @@ async function readiness(
   if (!qemu)
     return {
       environment,
+      network,
       readiness: "cold",
       reason: "QEMU is missing",
       changed: [],
       fix: SETUP_HINT,
     };
   const warm = new WarmImages(paths, cache);
-  const { key } = await warm.currentKeyFor(environment, DEFAULTS.vcpuCount, DEFAULTS.memMib, qemu);
+  const shape = { environment, vcpus: DEFAULTS.vcpuCount, memMib: DEFAULTS.memMib, network };
+  const { key } = await warm.currentKeyFor(shape, qemu);
   const state = await warm.state(key);
   if (state.state === "warm")
-    return { environment, readiness: "warm", reason: null, changed: [], fix: null };
+    return { environment, network, readiness: "warm", reason: null, changed: [], fix: null };
   return {
     environment,
+    network,
     readiness: state.state,
     reason: state.reason,
     changed: state.state === "stale" ? state.changed : [],

@@ -20,14 +20,19 @@ import { spawnStandby, stopSlotStandby } from "../supervisor/standby-pool.js";
 import { WarmImages, warmImageFiles, type WarmState } from "../boot/warm-image.js";
 import { DEFAULTS } from "../limits.js";
 import { ErrorCodes, PyroError } from "../errors.js";
+import { requireHostTools } from "../host/requirements.js";
 
 export interface PrepareOptions {
   environment?: string;
   force?: boolean;
+  /** Prepare the networked variant (what creates with a network policy restore from). */
+  network?: boolean;
 }
 
 export interface PrepareResult {
   environment: string;
+  /** The networked variant (`--network`): serves creates with policy egress or egress+published-ports. */
+  network: boolean;
   /** "prepared" (a warm image was made now) or "already_warm" (nothing to do). */
   status: "prepared" | "already_warm";
   /** Why a new snapshot was needed. */
@@ -58,22 +63,19 @@ export async function prepare(
   const environment = options.environment ?? DEFAULT_ENVIRONMENT;
   findCatalogEntry(environment);
   const qemu = requireQemu(ctx.paths.hostCache);
+  const network = options.network === true;
+  if (network) requireHostTools(["socat"]);
   const warm = new WarmImages(ctx.paths, ctx.cache);
-  const { key, accel } = await warm.currentKeyFor(
-    environment,
-    DEFAULTS.vcpuCount,
-    DEFAULTS.memMib,
-    qemu,
-    ctx.progress,
-  );
+  const slot = { environment, vcpus: DEFAULTS.vcpuCount, memMib: DEFAULTS.memMib, network };
+  const { key, accel } = await warm.currentKeyFor(slot, qemu, ctx.progress);
   const before: WarmState = await warm.state(key);
   const base = {
     environment,
+    network,
     accel: accel.accel,
     vcpu_count: DEFAULTS.vcpuCount,
     mem_mib: DEFAULTS.memMib,
   };
-  const slot = { environment, vcpus: DEFAULTS.vcpuCount, memMib: DEFAULTS.memMib };
   if (before.state === "warm" && !options.force) {
     // The daily loop starts here: have a standby VM ready for the first create.
     spawnStandby(ctx.paths, slot);
@@ -88,7 +90,7 @@ export async function prepare(
     };
   }
   const reason = options.force ? "--force" : before.state === "warm" ? null : before.reason;
-  ctx.progress(`preparing ${environment}: ${reason}`);
+  ctx.progress(`preparing ${environment}${network ? " (network)" : ""}: ${reason}`);
   stopSlotStandby(ctx.paths, slot);
   let coldBootMs = 0;
   const manifest = await warm.store(
@@ -102,6 +104,7 @@ export async function prepare(
         ephemeral: true,
         disk: files.disk,
         memoryFile: files.memory,
+        ...(network ? { network: { allowHostPorts: [] } } : {}),
       });
       coldBootMs = vm.bootMs;
       try {
@@ -123,7 +126,11 @@ export async function prepare(
 
   ctx.progress("proving the loop: create → exec → reset → exec → delete");
   const t0 = Date.now();
-  const ws = await create(workspaces, { environment, labels: { "pyro.prepare": "proof" } });
+  const ws = await create(workspaces, {
+    environment,
+    labels: { "pyro.prepare": "proof" },
+    ...(network ? { networkPolicy: "egress" } : {}),
+  });
   const createMs = Date.now() - t0;
   let execMs = 0;
   let resetMs = 0;

@@ -10,7 +10,7 @@ import type { PruneResult } from "../environments/service.js";
 import { findQemu, type QemuInfo } from "../vm/qemu.js";
 import { stopSlotStandby } from "../supervisor/standby-pool.js";
 import type { WorkspaceStore } from "../records/store.js";
-import { WarmImages, type WarmManifest } from "../boot/warm-image.js";
+import { shapeOfKey, WarmImages, type WarmManifest } from "../boot/warm-image.js";
 
 export async function pruneCaches(
   paths: PyroPaths,
@@ -32,8 +32,7 @@ export async function pruneCaches(
     if (keep) kept.push(manifest.key.rootfs);
     else {
       // Its standby VM came from this snapshot: nothing should take it over any more.
-      const { environment, vcpu_count, mem_mib } = manifest.key;
-      stopSlotStandby(paths, { environment, vcpus: vcpu_count, memMib: mem_mib });
+      stopSlotStandby(paths, shapeOfKey(manifest.key));
     }
     return keep;
   });
@@ -53,9 +52,9 @@ async function isCurrent(
   qemu: QemuInfo,
   manifest: WarmManifest,
 ): Promise<boolean> {
-  const { environment, vcpu_count, mem_mib } = manifest.key;
-  if ((await cache.state(environment)) !== "installed") return false;
-  const { key } = await warm.currentKeyFor(environment, vcpu_count, mem_mib, qemu);
+  const shape = shapeOfKey(manifest.key);
+  if ((await cache.state(shape.environment)) !== "installed") return false;
+  const { key } = await warm.currentKeyFor(shape, qemu);
   const state = await warm.state(key);
   return state.state === "warm";
 }

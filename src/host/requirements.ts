@@ -36,6 +36,11 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { purpose: "builds filesystem images", binary: "mkfs.ext4", debianPackage: "e2fsprogs" },
   { purpose: "packs the initramfs", binary: "cpio", debianPackage: "cpio" },
   { purpose: "ties a VM's life to its owner", binary: "setpriv", debianPackage: "util-linux" },
+  {
+    purpose: "carries a networked guest's connections to pyro's egress proxy",
+    binary: "socat",
+    debianPackage: "socat",
+  },
 ];
 
 export interface RequirementStatus {

@@ -38,10 +38,19 @@ describe("the MCP catalog", () => {
   });
 
   it("leaves pending tools out of a surface and says which", () => {
-    const surface = surfaceFor("workspace-core", "cold-start");
-    expect(surface.tools).not.toContain("service_start");
-    expect(surface.pending.map((p) => p.tool)).toContain("service_start");
+    const surface = surfaceFor("workspace-core", "review-eval");
+    expect(surface.tools).not.toContain("shell_open");
+    expect(surface.pending.map((p) => p.tool)).toContain("shell_open");
     expect(surfaceFor("workspace-full", undefined).features.has("snapshots")).toBe(true);
     expect(surfaceFor("workspace-core", undefined).features.has("snapshots")).toBe(false);
+  });
+
+  it("shows network parameters in workspace-full and cold-start only", () => {
+    expect(surfaceFor("workspace-full", undefined).features.has("network")).toBe(true);
+    expect(surfaceFor("workspace-core", "cold-start").features.has("network")).toBe(true);
+    expect(surfaceFor("workspace-core", "cold-start").tools).toContain("service_start");
+    expect(surfaceFor("workspace-core", undefined).features.has("network")).toBe(false);
+    expect(surfaceFor("workspace-full", "inspect").features.has("network")).toBe(false);
+    expect(surfaceFor("workspace-core", "repro-fix").features.has("network")).toBe(false);
   });
 });

@@ -143,7 +143,6 @@ export const MODE_TOOLS: Record<Mode, readonly ToolName[]> = {
 
 /** Tools of the contract whose feature has not landed yet, and that feature. */
 export const PENDING: Partial<Record<ToolName, string>> = {
-  vm_network_info: "network policies",
   workspace_disk_export: "disk tools",
   workspace_disk_list: "disk tools",
   workspace_disk_read: "disk tools",
@@ -152,11 +151,6 @@ export const PENDING: Partial<Record<ToolName, string>> = {
   shell_write: "shells",
   shell_signal: "shells",
   shell_close: "shells",
-  service_start: "services",
-  service_list: "services",
-  service_status: "services",
-  service_logs: "services",
-  service_stop: "services",
 };
 
 /** Optional capabilities whose parameters appear in tool schemas only where the surface includes them. */
@@ -188,5 +182,7 @@ export function surfaceFor(profile: Profile, mode: Mode | undefined): Surface {
     features.add("snapshots");
   }
   if (mode === "review-eval") features.add("snapshots");
+  // Inspect mode never gets network parameters: its workspaces have no network.
+  if ((!mode && profile === "workspace-full") || mode === "cold-start") features.add("network");
   return { profile, mode, contractTools, tools, pending, features };
 }

@@ -51,5 +51,17 @@ export function fixForModel(fix: Fix, surface: Surface): string {
       return `ask the user to run \`pyro doctor\`${fix.note ? `; ${fix.note}` : ""}`;
     case "pull_environment":
       return `${fix.note ? `${fix.note}; then ` : ""}ask the user to run \`pyro env pull${fix.environment ? ` ${fix.environment}` : ""}\``;
+    case "find_service":
+      return fix.known.length
+        ? `use one of the services of ${fix.workspace}: ${fix.known.join(", ")}`
+        : `${fix.workspace} has no services: start one with service_start`;
+    case "read_service_logs":
+      return has("service_logs")
+        ? `read its log with service_logs (service "${fix.service}", all: true)`
+        : "run it with workspace_exec to see its output";
+    case "create_with_network":
+      return `the network policy is chosen at creation: call workspace_create with network_policy "${fix.policy}"`;
+    case "free_host_port":
+      return `host port ${fix.port} is taken: publish another, or give only the guest port so a free host port is chosen`;
   }
 }

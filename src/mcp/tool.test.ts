@@ -42,6 +42,14 @@ describe("defineWorkspaceTool", () => {
     expect(out.payload).toEqual({ id: "ws_1", snapshot: "s", count: 2 });
   });
 
+  it("drops an argument for a parameter the surface hides, whatever the client sent", async () => {
+    const out = await probe.call(
+      { workspace_id: "ws_1", snapshot: "s", count: 2 },
+      context("workspace-core"),
+    );
+    expect(out.payload).toEqual({ id: "ws_1", snapshot: null, count: 2 });
+  });
+
   it("derives a twin whose id parameter is renamed, calling the same handler", async () => {
     const twin = probe.twin!({
       name: "vm_status",

@@ -79,6 +79,19 @@ function visible<S extends z.ZodRawShape>(def: Common<S>, ctx: ToolContext): z.Z
   );
 }
 
+/** Parse a call's arguments; any for a parameter the surface hides are dropped, whatever was sent. */
+function parseArgs<S extends z.ZodRawShape>(
+  def: Common<S>,
+  ctx: ToolContext,
+  raw: unknown,
+): Args<S> {
+  const args: Record<string, unknown> = z.object(def.input(ctx)).parse(raw);
+  for (const [param, feature] of Object.entries(def.gated ?? {})) {
+    if (feature !== undefined && !ctx.surface.features.has(feature)) delete args[param];
+  }
+  return args as Args<S>;
+}
+
 export function defineTool<S extends z.ZodRawShape>(
   def: Common<S> & { run(args: Args<S>, ctx: ToolContext): Promise<ToolOutput> },
 ): Tool {
@@ -90,7 +103,7 @@ export function defineTool<S extends z.ZodRawShape>(
     output: def.output,
     annotations: def.annotations,
     // The server validated against inputSchema already; parsing again types the arguments.
-    call: (raw, ctx) => def.run(z.object(def.input(ctx)).parse(raw), ctx),
+    call: (raw, ctx) => def.run(parseArgs(def, ctx, raw), ctx),
   };
 }
 
@@ -106,7 +119,7 @@ export function defineWorkspaceTool<S extends z.ZodRawShape>(
     annotations: def.annotations,
     call: async (raw, ctx) => {
       const id = z.object({ [idParam]: idSchema }).parse(raw)[idParam]!;
-      return def.run(id, z.object(def.input(ctx)).parse(raw), ctx);
+      return def.run(id, parseArgs(def, ctx, raw), ctx);
     },
     twin: (spec) => build(spec.idParam, z.string().min(1).describe(spec.idDescription), spec),
   });

@@ -386,6 +386,13 @@ export function fromWire(error: Record<string, unknown>): PyroError {
       return new PyroError(ErrorCodes.FileNotFound, message, { details });
     case WireCodes.VmDied:
       return new PyroError(ErrorCodes.VmDied, message, { details });
+    case WireCodes.ServiceNotFound:
+      return new PyroError(ErrorCodes.ServiceNotFound, message, { details });
+    case WireCodes.PublishFailed:
+    case WireCodes.ServiceExists:
+      return new PyroError(ErrorCodes.Conflict, message, { details });
+    case WireCodes.LimitExceeded:
+      return new PyroError(ErrorCodes.LimitExceeded, message, { details });
     default:
       return new PyroError(ErrorCodes.GuestError, message, { details });
   }

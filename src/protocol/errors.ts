@@ -15,6 +15,11 @@ export const WireCodes = {
   /** A path outside the op's scope, or one that leads out through a symlink. */
   PathNotAllowed: "path_not_allowed",
   TarFailed: "tar_failed",
+  ServiceNotFound: "service_not_found",
+  /** A service of that name is still running. */
+  ServiceExists: "service_exists",
+  /** A limit of the agent's (how many services) is reached. */
+  LimitExceeded: "limit_exceeded",
   UnknownOp: "unknown_op",
   /** Anything else the agent did not anticipate. */
   AgentError: "agent_error",
@@ -22,6 +27,8 @@ export const WireCodes = {
   VmDied: "vm_died",
   /** Supervisor: copying the running VM for a fork failed. */
   ForkFailed: "fork_failed",
+  /** Supervisor: QEMU would not forward (or stop forwarding) a host port. */
+  PublishFailed: "publish_failed",
   /** Standby supervisor: it cannot take the workspace over (taken, not ready, broken). */
   ClaimRefused: "claim_refused",
 } as const;

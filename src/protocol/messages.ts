@@ -111,6 +111,54 @@ export interface RemoveArgs extends Scoped {
   path: string;
 }
 
+/** How the agent decides a service is ready (contract §4 "Services"). */
+export type ServiceReadiness =
+  | { kind: "file"; path: string }
+  | { kind: "tcp"; port: number }
+  | { kind: "http"; url: string }
+  | { kind: "command"; command: string };
+
+export type ServiceState = "starting" | "running" | "ready" | "exited" | "failed" | "stopped";
+
+export interface ServiceStartArgs {
+  name: string;
+  argv: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Without one, the service is "running" as soon as it has started. */
+  readiness?: ServiceReadiness | null;
+  ready_timeout_ms?: number;
+  ready_interval_ms?: number;
+}
+
+/** A service as the agent sees it. */
+export interface ServiceInfo {
+  name: string;
+  state: ServiceState;
+  command: string[];
+  cwd: string;
+  pid: number | null;
+  readiness: ServiceReadiness | null;
+  started_at: string;
+  ready_at: string | null;
+  ended_at: string | null;
+  exit_code: number | null;
+  signal: string | null;
+  /** Why it ended: "stopped on request", "exited before it was ready", "not ready after 30 s", … */
+  stop_reason: string | null;
+  /** Bytes the service has written to its log, and how many of them rotation has dropped. */
+  log_bytes: number;
+  log_dropped_bytes: number;
+}
+
+export interface ServiceLogsArgs {
+  name: string;
+  /** The last N lines (default 100); ignored with `all`. */
+  tail_lines?: number;
+  /** Everything the log still holds. */
+  all?: boolean;
+}
+
 export interface OpMap {
   hello: { args: Record<string, never>; result: HelloResult };
   exec: { args: ExecArgs; result: ExecResult };
@@ -122,6 +170,13 @@ export interface OpMap {
   list_dir: { args: ListDirArgs; result: ListDirResult };
   remove: { args: RemoveArgs; result: { removed: boolean } };
   refresh: { args: RefreshArgs; result: { clock_skew_ms: number } };
+  /** Answers once the service is ready, or failed (with the last lines of its log). */
+  service_start: { args: ServiceStartArgs; result: ServiceInfo & { log_tail: string } };
+  service_list: { args: Record<string, never>; result: { services: ServiceInfo[] } };
+  service_status: { args: { name: string }; result: ServiceInfo };
+  /** The log text is streamed on stdout. */
+  service_logs: { args: ServiceLogsArgs; result: { bytes: number; truncated: boolean } };
+  service_stop: { args: { name: string }; result: ServiceInfo };
 }
 
 /**
@@ -133,6 +188,9 @@ export interface SupervisorOpMap {
   /** Pause the VM, save its memory to `memory` and copy its disk to `disk` (absolute paths). */
   "pyro.fork": { args: { memory: string; disk: string }; result: { memory: string; disk: string } };
   "pyro.claim": { args: { workspace_id: string }; result: { claimed: true } };
+  /** Forward the host's 127.0.0.1:host_port to guest_port (a published port), or stop. */
+  "pyro.publish": { args: { host_port: number; guest_port: number }; result: { published: true } };
+  "pyro.unpublish": { args: { host_port: number }; result: { unpublished: true } };
 }
 
 export type OpName = keyof OpMap | keyof SupervisorOpMap;

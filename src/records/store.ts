@@ -23,6 +23,8 @@ import {
 import { ErrorCodes, PyroError } from "../errors.js";
 import { withLock } from "../util/lock.js";
 import { processAlive } from "../util/procs.js";
+import { hasNetwork, type NetworkPolicy } from "../network/policy.js";
+import type { ServiceState } from "../protocol/messages.js";
 
 /** Where a workspace's seed came from; "repo" is a repository cloned on the host (project source). */
 export type OriginKind = "empty" | "directory" | "git" | "archive" | "repo";
@@ -42,7 +44,9 @@ export interface WorkspaceRecord {
   created_at: string;
   last_activity_at: string;
   expires_at: string | null;
-  network_policy: "off";
+  network_policy: NetworkPolicy;
+  /** Host loopback ports the guest may reach at the host address (--allow-host-port). */
+  allow_host_ports?: number[];
   seed: {
     origin_kind: OriginKind;
     origin_ref: string | null;
@@ -72,6 +76,62 @@ export interface WorkspaceRecord {
   restore_from?: string | null;
   /** The workspace this one was forked from. */
   forked_from?: string | null;
+  /** Host ports forwarded into the guest now, each for a service (policy egress+published-ports). */
+  published_ports?: PublishedPort[];
+  /** The services as the host last saw them (the guest agent is the authority while it runs). */
+  services?: ServiceRecord[];
+}
+
+export interface PublishedPort {
+  host_address: "127.0.0.1";
+  host_port: number;
+  guest_port: number;
+  service: string;
+}
+
+export interface ServiceRecord {
+  name: string;
+  state: ServiceState;
+  exit_code: number | null;
+  stop_reason: string | null;
+  ended_at: string | null;
+}
+
+const LIVE_SERVICE_STATES: readonly ServiceState[] = ["starting", "running", "ready"];
+
+export function serviceIsLive(service: { state: ServiceState }): boolean {
+  return LIVE_SERVICE_STATES.includes(service.state);
+}
+
+/**
+ * The workspace's VM went away (stop, failure, reset, delete): its
+ * forwarded ports went with QEMU and its services with the guest.
+ */
+export function endRuntime(record: WorkspaceRecord, reason: string): void {
+  record.published_ports = [];
+  const now = new Date().toISOString();
+  for (const service of record.services ?? []) {
+    if (!serviceIsLive(service)) continue;
+    service.state = "stopped";
+    service.stop_reason = reason;
+    service.ended_at = now;
+  }
+}
+
+/** The network a workspace's VM boots with (see LaunchRequest.network); undefined for "off". */
+export function vmNetwork(record: WorkspaceRecord): { allowHostPorts: number[] } | undefined {
+  return hasNetwork(record.network_policy)
+    ? { allowHostPorts: record.allow_host_ports ?? [] }
+    : undefined;
+}
+
+/**
+ * Whether a standby of this shape can become the workspace's VM: same
+ * network variant, and no allowed host ports (those are fixed when QEMU
+ * starts, and a standby started without them).
+ */
+export function standbyServes(slot: { network: boolean }, record: WorkspaceRecord): boolean {
+  return hasNetwork(record.network_policy) === slot.network && !record.allow_host_ports?.length;
 }
 
 const ID_PATTERN = /^ws_[0-9a-f]{12}$/;

@@ -4,6 +4,7 @@
  */
 import { launchVm, type LaunchContext } from "../boot/launch.js";
 import { DEFAULT_ENVIRONMENT } from "../environments/catalog.js";
+import { requireHostTools } from "../host/requirements.js";
 import { DEFAULTS, OUTPUT_LIMITS } from "../limits.js";
 import { outputFields, prepareCommand, type CommandOutputFields } from "../protocol/command.js";
 
@@ -14,6 +15,8 @@ export interface RunOptions {
   vcpuCount?: number;
   memMib?: number;
   timeoutSeconds?: number;
+  /** Give the VM outbound network (policy "egress": through pyro's egress proxy). */
+  network?: boolean;
   env?: Record<string, string>;
   maxOutputBytes?: number;
   onStdout?: (bytes: Buffer) => void;
@@ -33,6 +36,7 @@ export interface RunResult extends CommandOutputFields {
   accel: "kvm" | "tcg";
   vcpu_count: number;
   mem_mib: number;
+  network_policy: "off" | "egress";
 }
 
 export async function runOnce(ctx: LaunchContext, options: RunOptions): Promise<RunResult> {
@@ -41,7 +45,15 @@ export async function runOnce(ctx: LaunchContext, options: RunOptions): Promise<
   const { argv, timeoutMs } = prepareCommand(options.command, options.timeoutSeconds);
   const vcpus = options.vcpuCount ?? DEFAULTS.vcpuCount;
   const memMib = options.memMib ?? DEFAULTS.memMib;
-  const { vm, accel } = await launchVm(ctx, { environment, vcpus, memMib, ephemeral: true });
+  const network = options.network === true;
+  if (network) requireHostTools(["socat"]);
+  const { vm, accel } = await launchVm(ctx, {
+    environment,
+    vcpus,
+    memMib,
+    ephemeral: true,
+    ...(network ? { network: { allowHostPorts: [] } } : {}),
+  });
   try {
     const output = await vm.agent.exec(
       {
@@ -67,6 +79,7 @@ export async function runOnce(ctx: LaunchContext, options: RunOptions): Promise<
       accel: accel.accel,
       vcpu_count: vcpus,
       mem_mib: memMib,
+      network_policy: network ? "egress" : "off",
     };
   } finally {
     await vm.destroy();

@@ -23,7 +23,22 @@ import {
   update,
   type CreateWorkspaceOptions as InternalCreateOptions,
 } from "../workspaces/lifecycle.js";
-import type { NamedSnapshot, Workspace, WorkspaceExecResult } from "../workspaces/payloads.js";
+import type {
+  NamedSnapshot,
+  Workspace,
+  WorkspaceExecResult,
+  WorkspaceService,
+} from "../workspaces/payloads.js";
+import { networkInfo } from "../workspaces/ports.js";
+import {
+  listServices,
+  serviceLogs,
+  serviceStatus,
+  startService,
+  stopService,
+  type ServiceLogs,
+  type ServiceStartOptions,
+} from "../workspaces/services.js";
 import { diff, summary } from "../workspaces/review.js";
 import { createSnapshot, deleteSnapshot, listSnapshots, reset } from "../workspaces/snapshots.js";
 import type { WorkspaceSummary } from "../workspaces/summary.js";
@@ -41,7 +56,7 @@ export interface CreateWorkspaceOptions extends Omit<InternalCreateOptions, "ori
   empty?: boolean;
 }
 
-export type { ExecOptions };
+export type { ExecOptions, ServiceStartOptions, ServiceLogs };
 
 export interface ExecStartOptions {
   timeoutSeconds?: number;
@@ -203,5 +218,46 @@ export class Workspaces {
     name: string,
   ): { workspace_id: string; name: string; deleted: true } {
     return deleteSnapshot(this.#ctx, idOrName, name);
+  }
+
+  /** The workspace's network: policy, guest address, egress proxy, allowed and published ports. */
+  network(idOrName: string): ReturnType<typeof networkInfo> {
+    return networkInfo(this.#ctx, idOrName);
+  }
+
+  /**
+   * Start a named service and wait until its readiness check passes (or it
+   * is running, without one). Its ports are published first. Throws
+   * `service_failed`, with the last lines of its log, when it exits before
+   * it is ready or is not ready in time (its process group is killed then).
+   */
+  startService(
+    idOrName: string,
+    name: string,
+    options: ServiceStartOptions,
+  ): Promise<WorkspaceService> {
+    return startService(this.#ctx, idOrName, name, options);
+  }
+
+  listServices(idOrName: string): Promise<{ workspace_id: string; services: WorkspaceService[] }> {
+    return listServices(this.#ctx, idOrName);
+  }
+
+  serviceStatus(idOrName: string, name: string): Promise<WorkspaceService> {
+    return serviceStatus(this.#ctx, idOrName, name);
+  }
+
+  /** The last `tailLines` lines (default 100) of a service's log, or all it holds. */
+  serviceLogs(
+    idOrName: string,
+    name: string,
+    options: { tailLines?: number; all?: boolean } = {},
+  ): Promise<ServiceLogs> {
+    return serviceLogs(this.#ctx, idOrName, name, options);
+  }
+
+  /** Stop a service (SIGTERM to its process group, SIGKILL after 5 s) and unpublish its ports. */
+  stopService(idOrName: string, name: string): Promise<WorkspaceService> {
+    return stopService(this.#ctx, idOrName, name);
   }
 }

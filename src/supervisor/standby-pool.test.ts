@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { slotName, standbyEnabled, standbyIdleSeconds } from "./standby-pool.js";
+import { shapeName } from "../boot/warm-image.js";
+import { standbyEnabled, standbyIdleSeconds } from "./standby-pool.js";
 
 describe("standby settings", () => {
   it("are on by default with a 15-minute idle timeout", () => {
@@ -18,9 +19,12 @@ describe("standby settings", () => {
     expect(standbyIdleSeconds({ PYRO_STANDBY_IDLE_SECONDS: "30" })).toBe(30);
   });
 
-  it("name one slot per environment and size", () => {
-    expect(slotName({ environment: "debian:12", vcpus: 1, memMib: 1024 })).toBe(
+  it("name one slot per environment, size and network variant", () => {
+    expect(shapeName({ environment: "debian:12", vcpus: 1, memMib: 1024, network: false })).toBe(
       "debian_12-1c-1024m",
+    );
+    expect(shapeName({ environment: "debian:12", vcpus: 1, memMib: 1024, network: true })).toBe(
+      "debian_12-1c-1024m-net",
     );
   });
 });

@@ -18,25 +18,23 @@ import fs from "node:fs";
 import path from "node:path";
 import { ensurePrivateDir, readJsonFile, type PyroPaths } from "../config/paths.js";
 import type { EnvironmentCache } from "../environments/cache.js";
-import { environmentSlug } from "../environments/catalog.js";
 import { AgentClient } from "../protocol/client.js";
 import { trace } from "../util/trace.js";
 import { commandLine, processAlive } from "../util/procs.js";
 import { findQemu } from "../vm/qemu.js";
 import { locateSupervisor } from "./spawn.js";
-import { WarmImages, type WarmKey } from "../boot/warm-image.js";
+import { shapeName, WarmImages, type WarmKey, type WarmShape } from "../boot/warm-image.js";
 
-export interface StandbySlot {
-  environment: string;
-  vcpus: number;
-  memMib: number;
-}
+/** One standby per warm image shape: environment, size, and the networked variant or not. */
+export type StandbySlot = WarmShape;
 
 /** standby.json: what a standby supervisor says about itself. */
 export interface StandbyRecord {
   environment: string;
   vcpu_count: number;
   mem_mib: number;
+  /** Restored from the networked variant (serves creates with a network policy). */
+  network?: boolean;
   supervisor_pid: number;
   qemu_pid: number | null;
   state: "starting" | "ready";
@@ -69,12 +67,8 @@ export function standbyRoot(paths: PyroPaths): string {
   return path.join(paths.data, "standby");
 }
 
-export function slotName(slot: StandbySlot): string {
-  return `${environmentSlug(slot.environment)}-${slot.vcpus}c-${slot.memMib}m`;
-}
-
 export function slotDir(paths: PyroPaths, slot: StandbySlot): string {
-  return path.join(standbyRoot(paths), slotName(slot));
+  return path.join(standbyRoot(paths), shapeName(slot));
 }
 
 export const standbyFiles = (dir: string) => ({
@@ -151,12 +145,7 @@ async function keyIsCurrent(
   try {
     const qemu = findQemu(paths.hostCache);
     if (!qemu) return false;
-    const current = await new WarmImages(paths, cache).currentKeyFor(
-      slot.environment,
-      slot.vcpus,
-      slot.memMib,
-      qemu,
-    );
+    const current = await new WarmImages(paths, cache).currentKeyFor(slot, qemu);
     return JSON.stringify(current.key) === JSON.stringify(key);
   } catch {
     return false;

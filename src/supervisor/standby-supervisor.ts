@@ -32,7 +32,7 @@ import {
   type StandbyRecord,
   type StandbySlot,
 } from "./standby-pool.js";
-import { WorkspaceStore } from "../records/store.js";
+import { standbyServes, WorkspaceStore } from "../records/store.js";
 import {
   guestHostname,
   markStarted,
@@ -48,6 +48,7 @@ export async function runStandby(paths: PyroPaths, slot: StandbySlot): Promise<v
     environment: slot.environment,
     vcpu_count: slot.vcpus,
     mem_mib: slot.memMib,
+    network: slot.network,
     supervisor_pid: process.pid,
     qemu_pid: null,
     state: "starting",
@@ -89,6 +90,7 @@ export async function runStandby(paths: PyroPaths, slot: StandbySlot): Promise<v
       warmOnly: true,
       standby: true,
       hostname: "pyro",
+      ...(slot.network ? { network: { allowHostPorts: [] } } : {}),
     });
     vm = launched.vm;
     accel = launched.accel.accel;
@@ -133,7 +135,8 @@ export async function runStandby(paths: PyroPaths, slot: StandbySlot): Promise<v
       workspace.state !== "starting" ||
       workspace.environment !== slot.environment ||
       workspace.vcpu_count !== slot.vcpus ||
-      workspace.mem_mib !== slot.memMib
+      workspace.mem_mib !== slot.memMib ||
+      !standbyServes(slot, workspace)
     ) {
       throw new Error(
         `workspace ${id} is not a ${slotDir(paths, slot)} workspace waiting to start`,

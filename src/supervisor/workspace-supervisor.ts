@@ -23,7 +23,7 @@ import { ChannelServer, type Handler } from "../protocol/channel-server.js";
 import { OpError, WireCodes, wireCode } from "../protocol/errors.js";
 import type { MicroVm } from "../vm/machine.js";
 import { launchVm, type LaunchContext } from "../boot/launch.js";
-import { WorkspaceStore, type WorkspaceRecord } from "../records/store.js";
+import { endRuntime, vmNetwork, WorkspaceStore, type WorkspaceRecord } from "../records/store.js";
 
 /** Ops whose requests carry input frames from the client. */
 const INPUT_OPS = new Set(["write_file", "tar_in"]);
@@ -54,6 +54,7 @@ export async function runSupervisor(
       warm: true,
       hostname: guestHostname(id),
       ...(record.restore_from ? { restoreFrom: record.restore_from } : {}),
+      network: vmNetwork(record),
     });
     vm = launched.vm;
     trace("supervisor: vm ready");
@@ -110,6 +111,9 @@ export async function markStarted(
     r.accel = boot.accel as WorkspaceRecord["accel"];
     r.boot_kind = boot.kind;
     r.boot_note = boot.note;
+    // A new QEMU forwards no ports; a guest restored from fork memory still runs its services.
+    r.published_ports = [];
+    if (!r.restore_from) r.services = [];
     r.restore_from = null; // used once
   });
 }
@@ -133,6 +137,8 @@ export async function serveWorkspace(
     serveClient(socket, vm.agent, clients, {
       stop: () => stop(),
       fork: (args) => forkInto(vm, store.file(id, "disk.qcow2"), args),
+      publish: (hostPort, guestPort) => vm.forwardPort(hostPort, guestPort),
+      unpublish: (hostPort) => vm.unforwardPort(hostPort),
     }),
   );
   await new Promise<void>((resolve, reject) => {
@@ -153,6 +159,7 @@ export async function serveWorkspace(
         r.failure_reason = reason;
         r.supervisor_pid = null;
         r.qemu_pid = null;
+        endRuntime(r, state === "stopped" ? "the workspace stopped" : "the VM died");
       })
       .catch(() => {}); // deleted meanwhile
     fs.rmSync(socketPath, { force: true });
@@ -195,6 +202,8 @@ function scheduleExpiry(expiresAt: string | null, expire: () => Promise<void>): 
 interface SupervisorOps {
   stop(): Promise<void>;
   fork(args: Record<string, unknown>): Promise<Record<string, unknown>>;
+  publish(hostPort: number, guestPort: number): Promise<void>;
+  unpublish(hostPort: number): Promise<void>;
 }
 
 /**
@@ -226,6 +235,12 @@ async function forkInto(
   return { memory, disk };
 }
 
+function portArg(value: unknown, name: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 65535)
+    throw new OpError(WireCodes.BadArgs, `${name} must be a port from 1 to 65535`);
+  return value;
+}
+
 /**
  * Serve one client: its channels are relayed to agent channels (errors keep
  * their wire code), and `pyro.*` ops are answered here. A client that goes
@@ -251,6 +266,24 @@ function serveClient(
       } catch (error) {
         throw new OpError(WireCodes.ForkFailed, toPyroError(error).message);
       }
+    },
+    "pyro.publish": async (args) => {
+      const hostPort = portArg(args.host_port, "host_port");
+      const guestPort = portArg(args.guest_port, "guest_port");
+      try {
+        await ops.publish(hostPort, guestPort);
+      } catch (error) {
+        throw new OpError(WireCodes.PublishFailed, toPyroError(error).message);
+      }
+      return { published: true };
+    },
+    "pyro.unpublish": async (args) => {
+      try {
+        await ops.unpublish(portArg(args.host_port, "host_port"));
+      } catch (error) {
+        throw new OpError(WireCodes.PublishFailed, toPyroError(error).message);
+      }
+      return { unpublished: true };
     },
   };
   const relay =

@@ -8,6 +8,8 @@
  *    As PID 1, busybox ash reaps orphans while it waits for the agent.
  */
 
+import { GUEST_NETWORK } from "../network/policy.js";
+
 export const ROOT_LABEL = "pyro-root";
 export const RUNTIME_LABEL = "pyro-runtime";
 /** Printed on the console by the initramfs when booted with pyro.probe=1. */
@@ -51,6 +53,15 @@ $B mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
 $B ln -sf /proc/self/fd /dev/fd 2>/dev/null
 $B hostname pyro
 $B ip link set lo up 2>/dev/null
+# A networked guest (network/policy.ts): a static address, no DHCP wait, and
+# no default route, so anything that does not go through the egress proxy
+# fails at once instead of timing out.
+if [ -e /sys/class/net/${GUEST_NETWORK.device} ]; then
+  $B ip link set ${GUEST_NETWORK.device} up
+  $B ip addr add ${GUEST_NETWORK.guestAddress}/${GUEST_NETWORK.prefixLength} dev ${GUEST_NETWORK.device}
+  $B grep -q ' ${GUEST_NETWORK.hostName}$' /etc/hosts 2>/dev/null ||
+    echo '${GUEST_NETWORK.hostAddress} ${GUEST_NETWORK.hostName}' >> /etc/hosts
+fi
 export UV_THREADPOOL_SIZE=8
 # --no-maglev: under software emulation every newly compiled function is
 # translated again by QEMU; V8's Maglev tier adds such compiles for warm code

@@ -15,7 +15,15 @@ import type { HelloResult } from "../protocol/messages.js";
 import { runCommand } from "../util/process.js";
 import { silentProgress, type ProgressFn } from "../util/progress.js";
 import { findExecutable } from "../util/which.js";
-import { buildQemuArgs, type Accel, type GuestMemory } from "./qemu.js";
+import { EgressProxy } from "../network/egress-proxy.js";
+import { GUEST_NETWORK } from "../network/policy.js";
+import {
+  buildQemuArgs,
+  NETDEV_ID,
+  type Accel,
+  type GuestMemory,
+  type UserNetwork,
+} from "./qemu.js";
 import { QmpClient } from "./qmp.js";
 import { killQemu, readRecord, writeRecord, type VmRecord } from "./registry.js";
 
@@ -58,6 +66,12 @@ export interface BootOptions {
   restoreFrom?: string;
   /** The guest's hostname after a restore. */
   hostname?: string;
+  /**
+   * A network device (policy egress or egress+published-ports; see
+   * network/policy.ts). The VM then owns an egress proxy for its lifetime,
+   * and `allowHostPorts` are the host loopback ports the guest may reach.
+   */
+  network?: { allowHostPorts: number[] };
   progress?: ProgressFn;
 }
 
@@ -74,6 +88,7 @@ export class MicroVm {
   private exitInfo: { code: number | null; signal: string | null } | undefined;
   private stderrTail = "";
   private destroyed = false;
+  private egress: EgressProxy | undefined;
   agent!: AgentClient;
   hello!: HelloResult;
   bootMs = 0;
@@ -148,6 +163,9 @@ export class MicroVm {
     const started = Date.now();
     const overlay = options.disk ?? path.join(dir, "root.qcow2");
     if (!fs.existsSync(overlay)) await createOverlay(options.images.rootBase, overlay);
+    const egressSocket = path.join(dir, "egress.sock");
+    const network = options.network && userNetwork(egressSocket, options.network.allowHostPorts);
+    const egress = network && (await EgressProxy.listen(egressSocket));
     const qemuArgs = buildQemuArgs({
       accel: options.accel,
       vcpus: options.vcpus,
@@ -165,6 +183,7 @@ export class MicroVm {
       console: path.join(dir, "console.log"),
       // Loaded by resumeIncoming, once the migration capabilities are set.
       ...(options.restoreFrom ? { incoming: "defer" } : {}),
+      ...(network ? { network } : {}),
     });
     const setpriv = options.ephemeral ? findExecutable("setpriv") : undefined;
     const [command, args] = setpriv
@@ -178,6 +197,7 @@ export class MicroVm {
     });
     if (snapshotFd !== undefined) fs.closeSync(snapshotFd);
     const vm = new MicroVm(id, dir, child);
+    vm.egress = egress;
     child.on("error", () => {});
     if (child.pid !== undefined) writeRecord({ ...record, qemu_pid: child.pid });
     try {
@@ -312,6 +332,7 @@ export class MicroVm {
     this.destroyed = true;
     this.agent?.close();
     this.qmpClient?.close();
+    await this.egress?.close();
     if (this.running) {
       await this.quitViaQmp().catch(() => {});
       await Promise.race([this.exited, timeout(2000)]);
@@ -348,6 +369,33 @@ export class MicroVm {
     await qmp.execute("migrate-set-parameters", { "max-bandwidth": MAX_MIGRATION_BANDWIDTH });
     await qmp.execute("migrate", { uri: `exec:cat > ${shellQuoteFile(file)}` });
     await this.waitForMigration(qmp, timeoutMs);
+  }
+
+  /**
+   * Forward the host's 127.0.0.1:hostPort to the guest's port (a published
+   * port), while the VM runs. Only on a networked VM.
+   */
+  async forwardPort(hostPort: number, guestPort: number): Promise<void> {
+    const rule = `tcp:127.0.0.1:${hostPort}-${GUEST_NETWORK.guestAddress}:${guestPort}`;
+    await this.monitor(`hostfwd_add ${NETDEV_ID} ${rule}`, `forward host port ${hostPort}`);
+  }
+
+  async unforwardPort(hostPort: number): Promise<void> {
+    await this.monitor(
+      `hostfwd_remove ${NETDEV_ID} tcp:127.0.0.1:${hostPort}`,
+      `stop forwarding host port ${hostPort}`,
+    );
+  }
+
+  /** A human-monitor command (hostfwd has no QMP twin); any output is its error. */
+  private async monitor(command: string, what: string): Promise<void> {
+    const out = await (
+      await this.qmp()
+    ).execute("human-monitor-command", {
+      "command-line": command,
+    });
+    const said = typeof out === "string" ? out.trim() : "";
+    if (said) throw new PyroError(ErrorCodes.Conflict, `QEMU could not ${what}: ${said}`);
   }
 
   /** Let a VM paused by `saveState()` run again. */
@@ -388,6 +436,43 @@ export class MicroVm {
       qmp.close();
     }
   }
+}
+
+/**
+ * The guest's network: its egress proxy at PROXY_URL, and each allowed host
+ * port at the host address. socat carries each connection (one process per
+ * connection, started by QEMU).
+ */
+function userNetwork(egressSocket: string, allowHostPorts: number[]): UserNetwork {
+  const socat = findExecutable("socat");
+  if (!socat) {
+    throw new PyroError(ErrorCodes.HostRequirementMissing, "networked workspaces need socat", {
+      fix: { kind: "run_setup", packages: ["socat"] },
+    });
+  }
+  if (/[\s'"\\,]/.test(egressSocket)) {
+    throw new PyroError(
+      ErrorCodes.UsageError,
+      `pyro's state directory cannot hold a networked VM: its path has spaces, quotes or commas (${egressSocket})`,
+      { hint: "set PYRO_HOME to a plain path" },
+    );
+  }
+  return {
+    subnet: GUEST_NETWORK.subnet,
+    gatewayAddress: GUEST_NETWORK.gatewayAddress,
+    forwards: [
+      {
+        address: GUEST_NETWORK.proxyAddress,
+        port: GUEST_NETWORK.proxyPort,
+        command: [socat, "STDIO", `UNIX-CONNECT:${egressSocket}`],
+      },
+      ...allowHostPorts.map((port) => ({
+        address: GUEST_NETWORK.hostAddress,
+        port,
+        command: [socat, "STDIO", `TCP:127.0.0.1:${port}`],
+      })),
+    ],
+  };
 }
 
 /** A qcow2 overlay over a read-only base: only changed blocks are stored. */

@@ -227,6 +227,57 @@ describe("buildQemuArgs", () => {
     expect(values(args, "-chardev").some((c) => c.includes("id=console"))).toBe(false);
   });
 
+  it("has no network device unless asked", () => {
+    const args = buildQemuArgs(config());
+    expect(values(args, "-netdev")).toEqual([]);
+    expect(values(args, "-device").some((d) => d.startsWith("virtio-net"))).toBe(false);
+  });
+
+  it("gives a networked VM restricted user-mode networking with one forward per reachable address", () => {
+    const args = buildQemuArgs(
+      config({
+        network: {
+          subnet: "10.0.2.0/24",
+          gatewayAddress: "10.0.2.2",
+          forwards: [
+            {
+              address: "10.0.2.100",
+              port: 3128,
+              command: ["/usr/bin/socat", "STDIO", "UNIX-CONNECT:/d/e.sock"],
+            },
+            {
+              address: "10.0.2.254",
+              port: 11434,
+              command: ["/usr/bin/socat", "STDIO", "TCP:127.0.0.1:11434"],
+            },
+          ],
+        },
+      }),
+    );
+    const netdev = single(args, "-netdev").split(",");
+    expect(netdev.slice(0, 2)).toEqual(["user", "id=net0"]);
+    expect(netdev).toContain("restrict=on");
+    expect(netdev).toContain("ipv6=off");
+    expect(netdev).toContain(
+      "guestfwd=tcp:10.0.2.100:3128-cmd:/usr/bin/socat STDIO UNIX-CONNECT:/d/e.sock",
+    );
+    expect(netdev).toContain(
+      "guestfwd=tcp:10.0.2.254:11434-cmd:/usr/bin/socat STDIO TCP:127.0.0.1:11434",
+    );
+    expect(values(args, "-device")).toContain(
+      "virtio-net-device,netdev=net0,mac=52:54:00:12:34:56",
+    );
+  });
+
+  it("refuses a forward command that QEMU would split wrongly", () => {
+    const network = {
+      subnet: "10.0.2.0/24",
+      gatewayAddress: "10.0.2.2",
+      forwards: [{ address: "10.0.2.100", port: 3128, command: ["socat", "UNIX-CONNECT:/a b"] }],
+    };
+    expect(() => buildQemuArgs(config({ network }))).toThrow(/spaces or quotes/);
+  });
+
   it("adds an entropy device", () => {
     expect(values(buildQemuArgs(config()), "-device")).toContain("virtio-rng-device");
   });

@@ -110,6 +110,44 @@ export interface MachineConfig {
   console: string;
   /** Wait for a migration (QEMU -incoming, e.g. "defer") instead of booting. */
   incoming?: string;
+  /** A network device on a restricted user-mode network; none when omitted. */
+  network?: UserNetwork;
+}
+
+/**
+ * QEMU user-mode networking in restricted mode: no root, and the guest
+ * reaches nothing on its own. Each forward hands a guest TCP connection to
+ * address:port to a new host process running `command` (its stdin and
+ * stdout are the connection). Published ports are added at run time (QMP).
+ */
+export interface UserNetwork {
+  subnet: string;
+  /** The stack's own address (QEMU's host=); forwards cannot use it. */
+  gatewayAddress: string;
+  forwards: { address: string; port: number; command: string[] }[];
+}
+
+/** The NIC's id in QEMU (hostfwd_add/hostfwd_remove name it). */
+export const NETDEV_ID = "net0";
+
+function userNetdev(network: UserNetwork): string {
+  const forwards = network.forwards.map((forward) => {
+    if (forward.command.some((arg) => /[\s'"\\]/.test(arg))) {
+      throw new Error(
+        `a network forward command cannot contain spaces or quotes: ${forward.command.join(" ")}`,
+      );
+    }
+    return `guestfwd=tcp:${forward.address}:${forward.port}-cmd:${optionValue(forward.command.join(" "))}`;
+  });
+  return [
+    "user",
+    `id=${NETDEV_ID}`,
+    "restrict=on",
+    `net=${network.subnet}`,
+    `host=${network.gatewayAddress}`,
+    "ipv6=off",
+    ...forwards,
+  ].join(",");
 }
 
 export function kernelCommandLine(accel: Accel, extra: string[]): string {
@@ -172,6 +210,14 @@ export function buildQemuArgs(config: MachineConfig): string[] {
     args.push("-drive", drive, "-device", `virtio-blk-device,drive=disk${index}`);
   });
   args.push("-device", "virtio-rng-device");
+  if (config.network) {
+    args.push(
+      "-netdev",
+      userNetdev(config.network),
+      "-device",
+      `virtio-net-device,netdev=${NETDEV_ID},mac=52:54:00:12:34:56`,
+    );
+  }
   if (config.agentSocket) {
     args.push(
       "-device",

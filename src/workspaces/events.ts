@@ -1,6 +1,6 @@
 /**
  * Review events of a workspace: what changed it besides commands (which are
- * in the journal): file writes, patches, exports, syncs, snapshots. One JSON
+ * in the journal): file writes, patches, exports, syncs, snapshots, services. One JSON
  * record a line, appended as each happens; a reset starts them over. A torn
  * last line (a killed writer) is skipped when reading.
  */
@@ -11,7 +11,17 @@ export type ReviewEvent =
   | { kind: "patch_apply"; at: string; files: { path: string; status: string }[] }
   | { kind: "export"; at: string; path: string; output: string; bytes: number }
   | { kind: "sync_push"; at: string; source: string; destination: string; files: number }
-  | { kind: "snapshot_create" | "snapshot_delete"; at: string; name: string };
+  | { kind: "snapshot_create" | "snapshot_delete"; at: string; name: string }
+  | {
+      kind: "service_start";
+      at: string;
+      name: string;
+      command: string[];
+      /** "ready" or "running" once started, "failed" when it never got there. */
+      state: string;
+      published_ports: { host_port: number; guest_port: number }[];
+    }
+  | { kind: "service_stop"; at: string; name: string; state: string; stop_reason: string | null };
 
 /** An event as recorded: its kind and fields, stamped with the time. */
 export type NewReviewEvent = ReviewEvent extends infer E

@@ -11,12 +11,16 @@ import { DEFAULT_ENVIRONMENT, findCatalogEntry } from "../environments/catalog.j
 import { ErrorCodes, PyroError, isPyroError } from "../errors.js";
 import type { AgentClient } from "../protocol/client.js";
 import {
+  endRuntime,
   newWorkspaceId,
+  standbyServes,
   validateLabel,
   validateName,
   type OriginKind,
   type WorkspaceRecord,
 } from "../records/store.js";
+import { requireHostTools } from "../host/requirements.js";
+import { hasNetwork, parseAllowedHostPorts, parseNetworkPolicy } from "../network/policy.js";
 import { claimStandby, spawnStandby } from "../supervisor/standby-pool.js";
 import { startSupervisor } from "../supervisor/spawn.js";
 import { commandLine, processAlive, processesMentioning } from "../util/procs.js";
@@ -43,6 +47,10 @@ export interface CreateWorkspaceOptions {
   ttlSeconds?: number;
   /** Say the seed came from here instead (e.g. the repository a project source cloned). */
   origin?: { kind: OriginKind; ref: string };
+  /** "off" (default), "egress" or "egress+published-ports" (network/policy.ts). */
+  networkPolicy?: string;
+  /** Host loopback ports the guest may reach at 10.0.2.254 (needs a network policy). */
+  allowHostPorts?: (number | string)[];
 }
 
 export async function create(
@@ -66,8 +74,11 @@ export async function create(
       `ttl must be a positive number of seconds, got ${options.ttlSeconds}`,
     );
   }
+  const networkPolicy = parseNetworkPolicy(options.networkPolicy ?? "off");
+  const allowHostPorts = parseAllowedHostPorts(networkPolicy, options.allowHostPorts ?? []);
   trace("create: start");
   requireQemu(ctx.paths.hostCache);
+  if (hasNetwork(networkPolicy)) requireHostTools(["socat"]);
   reapExpired(ctx);
   // Everything slow or fallible that needs no VM happens before a slot is taken.
   const seed: PreparedSeed = options.seedPath ? await prepareSeed(options.seedPath) : emptySeed();
@@ -89,7 +100,8 @@ export async function create(
       expires_at: options.ttlSeconds
         ? new Date(now.getTime() + options.ttlSeconds * 1000).toISOString()
         : null,
-      network_policy: "off",
+      network_policy: networkPolicy,
+      ...(allowHostPorts.length > 0 ? { allow_host_ports: allowHostPorts } : {}),
       seed: {
         origin_kind: options.origin?.kind ?? seed.origin_kind,
         origin_ref: options.origin?.ref ?? seed.origin_ref,
@@ -214,6 +226,7 @@ export async function stop(ctx: WorkspaceContext, idOrName: string): Promise<Wor
     r.supervisor_pid = null;
     r.qemu_pid = null;
     r.busy_pid = null;
+    endRuntime(r, "the workspace stopped");
     r.last_activity_at = new Date().toISOString();
   });
   return ctx.payload(stopped);
@@ -271,8 +284,10 @@ export async function startFresh(ctx: WorkspaceContext, record: WorkspaceRecord)
     environment: record.environment,
     vcpus: record.vcpu_count,
     memMib: record.mem_mib,
+    network: hasNetwork(record.network_policy),
   };
-  let claimed = await claimStandby(ctx.paths, ctx.cache, slot, record.id);
+  let claimed =
+    standbyServes(slot, record) && (await claimStandby(ctx.paths, ctx.cache, slot, record.id));
   // A standby that answered too late may have taken it over all the same: never start a second VM.
   const now = ctx.store.readRaw(record.id);
   if (!claimed && now?.state === "started" && processAlive(now.supervisor_pid ?? -1)) {

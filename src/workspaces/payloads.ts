@@ -3,7 +3,15 @@
  * with snake_case keys, the same from the SDK, `--json` and MCP.
  */
 import type { CommandOutputFields } from "../protocol/command.js";
-import type { OriginKind, WorkspaceRecord, WorkspaceState } from "../records/store.js";
+import type {
+  OriginKind,
+  PublishedPort,
+  ServiceRecord,
+  WorkspaceRecord,
+  WorkspaceState,
+} from "../records/store.js";
+import { GUEST_NETWORK, hasNetwork, PROXY_URL, type NetworkPolicy } from "../network/policy.js";
+import type { ServiceInfo } from "../protocol/messages.js";
 
 export interface Workspace {
   id: string;
@@ -14,7 +22,10 @@ export interface Workspace {
   failure_reason: string | null;
   vcpu_count: number;
   mem_mib: number;
-  network_policy: "off";
+  network_policy: NetworkPolicy;
+  network: WorkspaceNetwork;
+  /** Services as last seen (name, state, how they ended). */
+  services: ServiceRecord[];
   created_at: string;
   last_activity_at: string;
   expires_at: string | null;
@@ -30,6 +41,38 @@ export interface Workspace {
   /** Why a cold boot when a warm one was wanted, or "took over a standby VM". */
   boot_note: string | null;
   reset_count: number;
+}
+
+/** What a workspace's guest can reach, and what reaches it (vm_network_info). */
+export interface WorkspaceNetwork {
+  policy: NetworkPolicy;
+  /** The guest's address; null without a network device. */
+  guest_address: string | null;
+  /** HTTP(S) proxy every guest process is given (http_proxy, https_proxy, …). */
+  egress_proxy: string | null;
+  /** Where allowed host ports appear in the guest (also named host.pyro.internal). */
+  host_address: string | null;
+  allowed_host_ports: number[];
+  /** Host 127.0.0.1 ports forwarded to guest ports, each for a service. */
+  published_ports: PublishedPort[];
+}
+
+export function networkOf(record: WorkspaceRecord): WorkspaceNetwork {
+  const on = hasNetwork(record.network_policy);
+  return {
+    policy: record.network_policy,
+    guest_address: on ? GUEST_NETWORK.guestAddress : null,
+    egress_proxy: on ? PROXY_URL : null,
+    host_address: on ? GUEST_NETWORK.hostAddress : null,
+    allowed_host_ports: record.allow_host_ports ?? [],
+    published_ports: record.published_ports ?? [],
+  };
+}
+
+/** A service (contract §4), with the host ports published for it. */
+export interface WorkspaceService extends ServiceInfo {
+  workspace_id: string;
+  published_ports: PublishedPort[];
 }
 
 /** A named snapshot: a saved copy of /workspace that reset can go back to. */
@@ -61,6 +104,8 @@ export function toWorkspace(record: WorkspaceRecord, commandCount: number): Work
     vcpu_count: record.vcpu_count,
     mem_mib: record.mem_mib,
     network_policy: record.network_policy,
+    network: networkOf(record),
+    services: record.services ?? [],
     created_at: record.created_at,
     last_activity_at: record.last_activity_at,
     expires_at: record.expires_at,

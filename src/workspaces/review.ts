@@ -15,6 +15,7 @@ import {
 import { diffTrees, readTree, type DiffResult } from "./diff.js";
 import { readEvents } from "./events.js";
 import { readJournal } from "./journal.js";
+import { listServices } from "./services.js";
 import { summarize, type WorkspaceSummary } from "./summary.js";
 
 /**
@@ -23,8 +24,12 @@ import { summarize, type WorkspaceSummary } from "./summary.js";
  * writes, patches, exports, syncs and snapshots made.
  */
 export async function summary(ctx: WorkspaceContext, idOrName: string): Promise<WorkspaceSummary> {
-  const record = ctx.store.resolve(idOrName);
-  const changes = record.state === "started" ? await diff(ctx, record.id) : undefined;
+  const resolved = ctx.store.resolve(idOrName);
+  const running = resolved.state === "started";
+  const changes = running ? await diff(ctx, resolved.id) : undefined;
+  // Brings the record's view of the services up to date (one may have ended on its own).
+  if (running) await listServices(ctx, resolved.id);
+  const record = ctx.store.read(resolved.id) ?? resolved;
   return summarize({
     workspace: { ...ctx.payload(record), reset_at: record.reset_at ?? null },
     journal: readJournal(ctx.store.file(record.id, JOURNAL_FILE)),

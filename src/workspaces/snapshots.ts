@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { ensurePrivateDir } from "../config/paths.js";
 import { ErrorCodes, PyroError } from "../errors.js";
-import { validateName, type WorkspaceRecord } from "../records/store.js";
+import { endRuntime, validateName, type WorkspaceRecord } from "../records/store.js";
 import { isEmptyTar } from "./archives.js";
 import {
   BASELINE,
@@ -44,6 +44,7 @@ export async function reset(
     r.supervisor_pid = null;
     r.qemu_pid = null;
     r.state = "stopped";
+    endRuntime(r, "the workspace was reset");
   });
   await bringUp(ctx, record, true);
   if (!isEmptyTar(source)) {

@@ -8,6 +8,7 @@ import type { DiffEntry, DiffResult } from "./diff.js";
 import type { ReviewEvent } from "./events.js";
 import type { JournalEntry } from "./journal.js";
 import type { Workspace } from "./payloads.js";
+import type { ServiceRecord } from "../records/store.js";
 
 /** Commands and changed files listed in full up to these counts; the totals are always exact. */
 export const SUMMARY_LIST_LIMIT = 200;
@@ -48,9 +49,74 @@ export interface WorkspaceSummary {
   exports: Extract<ReviewEvent, { kind: "export" }>[];
   syncs: Extract<ReviewEvent, { kind: "sync_push" }>[];
   snapshots: Extract<ReviewEvent, { kind: "snapshot_create" | "snapshot_delete" }>[];
-  /** Services and shells arrive with those features; always empty until then. */
-  services: never[];
+  /** Every service started in the period, in order, with how it ended (or its state now). */
+  services: SummaryService[];
+  /** Shells arrive with that feature; always empty until then. */
   shells: never[];
+}
+
+export interface SummaryService {
+  name: string;
+  command: string[];
+  started_at: string;
+  /** What start reported: "ready", "running", or "failed". */
+  start_state: string;
+  published_ports: { host_port: number; guest_port: number }[];
+  /** Its state now (or when it ended), and how it ended. */
+  state: string;
+  exit_code: number | null;
+  stop_reason: string | null;
+  ended_at: string | null;
+}
+
+/**
+ * Pair each service start with what became of it: the stop that followed,
+ * a later start under the same name (it had ended by then), or the state
+ * the host last saw.
+ */
+function servicesOf(events: ReviewEvent[], latest: ServiceRecord[]): SummaryService[] {
+  const result: SummaryService[] = [];
+  events.forEach((event, index) => {
+    if (event.kind !== "service_start") return;
+    const later = events
+      .slice(index + 1)
+      .find(
+        (e) => (e.kind === "service_start" || e.kind === "service_stop") && e.name === event.name,
+      );
+    const seen = latest.find((s) => s.name === event.name);
+    const end =
+      later?.kind === "service_stop"
+        ? {
+            state: later.state,
+            exit_code: null,
+            stop_reason: later.stop_reason,
+            ended_at: later.at,
+          }
+        : later
+          ? {
+              state: "exited",
+              exit_code: null,
+              stop_reason: "ended before it was started again",
+              ended_at: null,
+            }
+          : event.state === "failed" || !seen
+            ? { state: event.state, exit_code: null, stop_reason: null, ended_at: null }
+            : {
+                state: seen.state,
+                exit_code: seen.exit_code,
+                stop_reason: seen.stop_reason,
+                ended_at: seen.ended_at,
+              };
+    result.push({
+      name: event.name,
+      command: event.command,
+      started_at: event.at,
+      start_state: event.state,
+      published_ports: event.published_ports,
+      ...end,
+    });
+  });
+  return result;
 }
 
 export function summarize(input: {
@@ -98,7 +164,7 @@ export function summarize(input: {
     exports: of("export"),
     syncs: of("sync_push"),
     snapshots: of("snapshot_create", "snapshot_delete"),
-    services: [],
+    services: servicesOf(events, workspace.services),
     shells: [],
   };
 }
@@ -133,5 +199,11 @@ export function formatSummary(s: WorkspaceSummary): string {
     ["snapshot changes", s.snapshots.length],
   ];
   lines.push(counts.map(([what, n]) => `${what}: ${n}`).join(", "));
+  for (const service of s.services) {
+    const how = service.stop_reason ? ` (${service.stop_reason})` : "";
+    lines.push(
+      `service ${service.name}: started ${service.start_state}, now ${service.state}${how}`,
+    );
+  }
   return `${lines.join("\n")}\n`;
 }

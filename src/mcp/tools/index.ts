@@ -10,7 +10,15 @@ import {
   workspaceSyncPush,
 } from "./files.js";
 import { snapshotCreate, snapshotDelete, snapshotList } from "./snapshots.js";
-import { vmCreate, vmListEnvironments, vmReapExpired, vmRun, vmTwins } from "./vm.js";
+import { serviceList, serviceLogs, serviceStart, serviceStatus, serviceStop } from "./services.js";
+import {
+  vmCreate,
+  vmListEnvironments,
+  vmNetworkInfo,
+  vmReapExpired,
+  vmRun,
+  vmTwins,
+} from "./vm.js";
 import {
   workspaceCreate,
   workspaceDelete,
@@ -31,6 +39,7 @@ export const TOOLS: Tool[] = [
   vmListEnvironments,
   vmCreate,
   ...vmTwins,
+  vmNetworkInfo,
   vmReapExpired,
   workspaceCreate,
   workspaceList,
@@ -54,4 +63,9 @@ export const TOOLS: Tool[] = [
   snapshotCreate,
   snapshotList,
   snapshotDelete,
+  serviceStart,
+  serviceList,
+  serviceStatus,
+  serviceLogs,
+  serviceStop,
 ];

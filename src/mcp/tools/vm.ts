@@ -12,6 +12,7 @@ import {
   DESTRUCTIVE,
   READ_ONLY,
   defineTool,
+  defineWorkspaceTool,
   json,
   loose,
   type Tool,
@@ -43,8 +44,15 @@ export const vmRun = defineTool({
         .describe(`default ${DEFAULTS.execTimeoutSeconds}`),
       vcpu_count,
       mem_mib,
+      network: z
+        .boolean()
+        .optional()
+        .describe(
+          "give the VM outbound HTTP(S) through pyro's egress proxy (never the host or private networks)",
+        ),
     };
   },
+  gated: { network: "network" },
   output: loose({ exit_code: z.number(), stdout: z.string(), stderr: z.string() }),
   annotations: { ...CHANGES_WORKSPACE, idempotentHint: false },
   run: async (args, ctx) => {
@@ -54,6 +62,7 @@ export const vmRun = defineTool({
       timeoutSeconds: args.timeout_seconds,
       vcpuCount: args.vcpu_count,
       memMib: args.mem_mib,
+      network: args.network,
     });
     const shown = commandReport(
       result,
@@ -129,6 +138,41 @@ const vmId = { idParam: "vm_id", idDescription: "the VM's id (ws_…), as vm_cre
 function twin(tool: Tool, spec: { name: Tool["name"]; title: string; description: string }): Tool {
   return tool.twin!({ ...spec, ...vmId });
 }
+
+/** The network of a VM or workspace: what its guest can reach, and what reaches it. */
+export const vmNetworkInfo = defineWorkspaceTool({
+  name: "vm_network_info",
+  title: "Network of a VM",
+  description: () => "",
+  input: () => ({}),
+  output: loose({ workspace_id: z.string(), policy: z.string() }),
+  annotations: READ_ONLY,
+  run: async (id, _args, ctx) => {
+    const info = ctx.pyro.workspaces.network(id);
+    const lines = [
+      `network policy: ${info.policy}`,
+      ...(info.guest_address
+        ? [
+            `guest address ${info.guest_address}; outbound HTTP(S) only through ${info.egress_proxy} (set as http_proxy/https_proxy in the guest); the host and private networks are not reachable`,
+          ]
+        : ["no network device: nothing outside the VM is reachable"]),
+      ...(info.allowed_host_ports.length
+        ? [`host ports reachable at ${info.host_address}: ${info.allowed_host_ports.join(", ")}`]
+        : []),
+      ...info.published_ports.map(
+        (p) =>
+          `published: 127.0.0.1:${p.host_port} on the host → guest port ${p.guest_port} (service ${p.service})`,
+      ),
+    ];
+    return json(info, lines.join("\n"));
+  },
+}).twin!({
+  name: "vm_network_info",
+  title: "Network of a VM",
+  description:
+    "What a VM's (or workspace's) guest can reach and what reaches it: network policy, guest address, egress proxy, allowed host ports, published ports.",
+  ...vmId,
+});
 
 export const vmTwins: Tool[] = [
   twin(workspaceStart, {

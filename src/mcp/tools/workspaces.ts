@@ -1,6 +1,6 @@
 /** Workspace lifecycle and review tools: create, list, status, update, stop, start, fork, delete, reset, diff, summary, logs. */
 import * as z from "zod";
-import { BOUNDS, DEFAULTS, formatSummary } from "../../index.js";
+import { BOUNDS, DEFAULTS, NETWORK_POLICIES, formatSummary } from "../../index.js";
 import { clipForModel, describeWorkspace, workspaceOutput, workspaceReport } from "../report.js";
 import {
   CHANGES_WORKSPACE,
@@ -77,8 +77,26 @@ export const workspaceCreate = defineTool({
     labels: z.record(z.string(), z.string()).optional().describe("key/value labels"),
     environment: z.string().optional().describe(`environment (default ${ctx.environment})`),
     ...resourceParams(),
+    network_policy: z
+      .enum(NETWORK_POLICIES)
+      .optional()
+      .describe(
+        'default "off" (no network device). "egress": outbound HTTP(S) through a proxy that pyro sets in the guest (pip, npm, apt-get, git over https work; the host and private networks stay unreachable). "egress+published-ports": also lets service_start publish ports on the host\'s 127.0.0.1',
+      ),
+    allow_host_ports: z
+      .array(z.number().int().min(1).max(65535))
+      .optional()
+      .describe(
+        "ports of the host's 127.0.0.1 the guest may reach at host.pyro.internal (10.0.2.254), e.g. a local model server; needs a network policy",
+      ),
   }),
-  gated: { vcpu_count: "lifecycle", mem_mib: "lifecycle", ttl_seconds: "lifecycle" },
+  gated: {
+    vcpu_count: "lifecycle",
+    mem_mib: "lifecycle",
+    ttl_seconds: "lifecycle",
+    network_policy: "network",
+    allow_host_ports: "network",
+  },
   output: workspaceOutput,
   annotations: CHANGES_WORKSPACE,
   run: async (args, ctx) => {
@@ -92,6 +110,8 @@ export const workspaceCreate = defineTool({
       vcpuCount: args.vcpu_count,
       memMib: args.mem_mib,
       ttlSeconds: args.ttl_seconds,
+      networkPolicy: args.network_policy,
+      allowHostPorts: args.allow_host_ports,
     });
     return workspaceReport(created, "created ");
   },

@@ -1,0 +1,477 @@
+/**
+ * Services (contract §4): named long-running processes the agent supervises.
+ * Each runs in its own process group. Its stdout and stderr go through the
+ * agent into a log under /run/pyro/services (tmpfs, outside /workspace),
+ * rotated so a service that prints without end costs bounded memory.
+ * Readiness is polled here, in the guest; start answers once the service is
+ * ready or has failed (exited first, or not ready in time: then its group is
+ * killed), with the last lines of its log.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import https from "node:https";
+import net from "node:net";
+import path from "node:path";
+import type { ChannelContext, Handler } from "../protocol/channel-server.js";
+import { OpError, WireCodes } from "../protocol/errors.js";
+import { Stream } from "../protocol/frames.js";
+import type {
+  ServiceInfo,
+  ServiceLogsArgs,
+  ServiceReadiness,
+  ServiceStartArgs,
+  ServiceState,
+} from "../protocol/messages.js";
+import { BOUNDS, DEFAULTS, OUTPUT_LIMITS } from "../limits.js";
+import { BASE_ENV, optNumber, str } from "./process.js";
+
+/** tmpfs, outside /workspace; tests running the agent on a host point it elsewhere. */
+function servicesDir(): string {
+  return process.env.PYRO_AGENT_SERVICES_DIR ?? "/run/pyro/services";
+}
+
+export const SERVICE_LIMITS = {
+  /** The current log file; one rotated file is kept besides, so a log holds at most twice this. */
+  logFileBytes: OUTPUT_LIMITS.serviceLogBytes / 2,
+  /** How much of the log a failed start returns. */
+  tailBytes: 4096,
+  defaultTailLines: 100,
+  /** Between SIGTERM and SIGKILL when a service is stopped. */
+  stopGraceMs: 5000,
+  readyTimeoutMs: {
+    default: DEFAULTS.serviceReadyTimeoutSeconds * 1000,
+    max: BOUNDS.serviceReadyTimeoutSeconds.max * 1000,
+  },
+  readyIntervalMs: {
+    default: DEFAULTS.serviceReadyIntervalMs,
+    min: BOUNDS.serviceReadyIntervalMs.min,
+  },
+  /** A readiness command gets at most this long per try. */
+  readyCommandMs: 10_000,
+  services: 32,
+} as const;
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const LIVE: readonly ServiceState[] = ["starting", "running", "ready"];
+
+/** A log that keeps its last 2 × logFileBytes: the current file and the one before. */
+class RotatingLog {
+  private fd: number;
+  private size = 0;
+  total = 0;
+  dropped = 0;
+
+  constructor(private readonly file: string) {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    fs.rmSync(this.previous, { force: true });
+    this.fd = fs.openSync(file, "w", 0o600);
+  }
+
+  private get previous(): string {
+    return `${this.file}.1`;
+  }
+
+  write(chunk: Buffer): void {
+    const limit = SERVICE_LIMITS.logFileBytes;
+    this.total += chunk.length;
+    const piece = chunk.length > limit ? chunk.subarray(chunk.length - limit) : chunk;
+    this.dropped += chunk.length - piece.length;
+    if (this.size + piece.length > limit && this.size > 0) {
+      fs.closeSync(this.fd);
+      this.dropped += fileSize(this.previous);
+      fs.renameSync(this.file, this.previous);
+      this.fd = fs.openSync(this.file, "w", 0o600);
+      this.size = 0;
+    }
+    fs.writeSync(this.fd, piece);
+    this.size += piece.length;
+  }
+
+  /** What the log still holds, oldest first. */
+  contents(): Buffer {
+    return Buffer.concat([readOr(this.previous), readOr(this.file)]);
+  }
+}
+
+interface Service {
+  info: ServiceInfo;
+  child: ChildProcess;
+  log: RotatingLog;
+  /** Why the agent is ending it, if it is (a stop, or readiness that never came). */
+  ending: { state: "stopped" | "failed"; reason: string } | undefined;
+  exited: Promise<void>;
+}
+
+const services = new Map<string, Service>();
+
+function serviceName(value: unknown): string {
+  const name = str(value, "name");
+  if (!NAME_PATTERN.test(name)) {
+    throw new OpError(
+      "bad_args",
+      `invalid service name "${name}": use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    );
+  }
+  return name;
+}
+
+function find(name: string): Service {
+  const service = services.get(name);
+  if (!service) {
+    const known = [...services.keys()];
+    throw new OpError(
+      "service_not_found",
+      `no service named ${name}${known.length ? ` (services: ${known.join(", ")})` : " (none started)"}`,
+    );
+  }
+  return service;
+}
+
+function snapshot(service: Service): ServiceInfo {
+  return {
+    ...service.info,
+    log_bytes: service.log.total,
+    log_dropped_bytes: service.log.dropped,
+  };
+}
+
+function checkReadiness(value: unknown): ServiceReadiness | null {
+  if (value === undefined || value === null) return null;
+  const r = value as ServiceReadiness;
+  switch (r.kind) {
+    case "file":
+      return { kind: "file", path: str(r.path, "readiness.path") };
+    case "tcp": {
+      const port = r.port;
+      if (!Number.isInteger(port) || port < 1 || port > 65535)
+        throw new OpError("bad_args", "readiness.port must be a port from 1 to 65535");
+      return { kind: "tcp", port };
+    }
+    case "http": {
+      const url = str(r.url, "readiness.url");
+      if (!/^https?:\/\//.test(url))
+        throw new OpError("bad_args", `readiness URL must start with http:// or https://: ${url}`);
+      return { kind: "http", url };
+    }
+    case "command":
+      return { kind: "command", command: str(r.command, "readiness.command") };
+    default:
+      throw new OpError("bad_args", "readiness.kind must be file, tcp, http or command");
+  }
+}
+
+async function serviceStart(
+  raw: Record<string, unknown>,
+): Promise<ServiceInfo & { log_tail: string }> {
+  const args = raw as unknown as ServiceStartArgs;
+  const name = serviceName(args.name);
+  const previous = services.get(name);
+  if (previous && LIVE.includes(previous.info.state)) {
+    throw new OpError(
+      WireCodes.ServiceExists,
+      `service ${name} is already ${previous.info.state}: stop it first, or use another name`,
+    );
+  }
+  if (!previous && services.size >= SERVICE_LIMITS.services) forgetOneEnded();
+  if (!Array.isArray(args.argv) || args.argv.length === 0)
+    throw new OpError("bad_args", "argv must be a non-empty array of strings");
+  const argv = args.argv.map((a: unknown, i) => str(a, `argv[${i}]`));
+  const readiness = checkReadiness(args.readiness);
+  const timeoutMs = Math.min(
+    optNumber(args.ready_timeout_ms, "ready_timeout_ms") ?? SERVICE_LIMITS.readyTimeoutMs.default,
+    SERVICE_LIMITS.readyTimeoutMs.max,
+  );
+  const intervalMs = Math.max(
+    optNumber(args.ready_interval_ms, "ready_interval_ms") ??
+      SERVICE_LIMITS.readyIntervalMs.default,
+    SERVICE_LIMITS.readyIntervalMs.min,
+  );
+  const cwd = args.cwd ?? "/workspace";
+  if (!fs.existsSync(cwd) || !fs.statSync(cwd).isDirectory())
+    throw new OpError("cwd_not_found", `working directory ${cwd} does not exist in the guest`);
+  const env = { ...BASE_ENV, ...(args.env ?? {}) };
+
+  const log = new RotatingLog(path.join(servicesDir(), name, "log"));
+  const child = spawn(argv[0]!, argv.slice(1), {
+    cwd,
+    env,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const service: Service = {
+    info: {
+      name,
+      state: readiness ? "starting" : "running",
+      command: argv,
+      cwd,
+      pid: child.pid ?? null,
+      readiness,
+      started_at: new Date().toISOString(),
+      ready_at: null,
+      ended_at: null,
+      exit_code: null,
+      signal: null,
+      stop_reason: null,
+      log_bytes: 0,
+      log_dropped_bytes: 0,
+    },
+    child,
+    log,
+    ending: undefined,
+    exited: new Promise<void>((resolve) => {
+      const done = () => resolve();
+      child.once("exit", done);
+      child.once("error", done);
+    }),
+  };
+  services.set(name, service);
+  child.stdout!.on("data", (chunk: Buffer) => log.write(chunk));
+  child.stderr!.on("data", (chunk: Buffer) => log.write(chunk));
+  child.on("error", (error: NodeJS.ErrnoException) => {
+    ended(service, error.code === "ENOENT" ? 127 : 126, null);
+    service.info.stop_reason =
+      error.code === "ENOENT" ? `${argv[0]}: command not found` : `${argv[0]}: ${error.message}`;
+  });
+  child.on("exit", (code, signal) => ended(service, code, signal));
+
+  if (readiness) await awaitReady(service, readiness, env, timeoutMs, intervalMs);
+  const failed = service.info.state === "failed";
+  return {
+    ...snapshot(service),
+    log_tail: failed ? tailText(log.contents(), SERVICE_LIMITS.tailBytes) : "",
+  };
+}
+
+/** Record how a service ended; whatever it left behind in its process group goes too. */
+function ended(service: Service, code: number | null, signal: NodeJS.Signals | null): void {
+  const info = service.info;
+  if (info.ended_at) return;
+  info.ended_at = new Date().toISOString();
+  info.exit_code = code;
+  info.signal = signal;
+  const how = code !== null ? `exit code ${code}` : `signal ${signal ?? "?"}`;
+  if (service.ending) {
+    info.state = service.ending.state;
+    info.stop_reason = service.ending.reason;
+  } else if (info.state === "starting") {
+    info.state = "failed";
+    info.stop_reason = `exited before it was ready (${how})`;
+  } else {
+    info.state = "exited";
+    info.stop_reason = `exited on its own (${how})`;
+  }
+  if (info.pid !== null) signalGroup(info.pid, "SIGKILL");
+  info.pid = null;
+}
+
+async function awaitReady(
+  service: Service,
+  readiness: ServiceReadiness,
+  env: Record<string, string>,
+  timeoutMs: number,
+  intervalMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (service.info.state === "starting") {
+    const remaining = deadline - Date.now();
+    if (await isReady(readiness, env, Math.max(1, Math.min(remaining, intervalMs * 4)))) {
+      if (service.info.state === "starting") {
+        service.info.state = "ready";
+        service.info.ready_at = new Date().toISOString();
+      }
+      return;
+    }
+    if (Date.now() >= deadline) {
+      await end(service, { state: "failed", reason: `not ready after ${timeoutMs / 1000} s` });
+      return;
+    }
+    await Promise.race([sleep(Math.min(intervalMs, deadline - Date.now())), service.exited]);
+  }
+}
+
+async function isReady(
+  readiness: ServiceReadiness,
+  env: Record<string, string>,
+  budgetMs: number,
+): Promise<boolean> {
+  switch (readiness.kind) {
+    case "file":
+      return fs.existsSync(readiness.path);
+    case "tcp":
+      return (
+        (await connects("127.0.0.1", readiness.port, budgetMs)) ||
+        (await connects("::1", readiness.port, budgetMs))
+      );
+    case "http":
+      return answers(readiness.url, budgetMs);
+    case "command":
+      return succeeds(readiness.command, env, Math.min(budgetMs, SERVICE_LIMITS.readyCommandMs));
+  }
+}
+
+function connects(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+
+/** Ready when the URL answers 2xx or 3xx (a dev server's own certificate is accepted). */
+function answers(url: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const get = url.startsWith("https:") ? https.get : http.get;
+    const request = get(url, { timeout: timeoutMs, rejectUnauthorized: false }, (response) => {
+      response.resume();
+      const status = response.statusCode ?? 0;
+      resolve(status >= 200 && status < 400);
+    });
+    request.on("timeout", () => request.destroy());
+    request.on("error", () => resolve(false));
+  });
+}
+
+function succeeds(
+  command: string,
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn("sh", ["-c", command], { env, detached: true, stdio: "ignore" });
+    const timer = setTimeout(() => child.pid && signalGroup(child.pid, "SIGKILL"), timeoutMs);
+    child.on("error", () => resolve(false));
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve(code === 0);
+    });
+  });
+}
+
+/** SIGTERM its group, SIGKILL after the grace period; resolves once it has exited. */
+async function end(service: Service, why: NonNullable<Service["ending"]>): Promise<void> {
+  if (!LIVE.includes(service.info.state) || service.info.pid === null) return;
+  service.ending = why;
+  const pid = service.info.pid;
+  signalGroup(pid, "SIGTERM");
+  const timer = setTimeout(() => signalGroup(pid, "SIGKILL"), SERVICE_LIMITS.stopGraceMs);
+  await service.exited;
+  clearTimeout(timer);
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // the group is gone
+  }
+}
+
+/** Make room in the table: forget the service that ended longest ago. */
+function forgetOneEnded(): void {
+  const endedOnes = [...services.values()]
+    .filter((s) => !LIVE.includes(s.info.state))
+    .sort((a, b) => (a.info.ended_at ?? "").localeCompare(b.info.ended_at ?? ""));
+  const oldest = endedOnes[0];
+  if (!oldest) {
+    throw new OpError(
+      WireCodes.LimitExceeded,
+      `${SERVICE_LIMITS.services} services are running already: stop one first`,
+    );
+  }
+  services.delete(oldest.info.name);
+}
+
+async function serviceStop(raw: Record<string, unknown>): Promise<ServiceInfo> {
+  const service = find(serviceName(raw.name));
+  await end(service, { state: "stopped", reason: "stopped on request" });
+  return snapshot(service);
+}
+
+async function serviceList(): Promise<{ services: ServiceInfo[] }> {
+  return { services: [...services.values()].map(snapshot) };
+}
+
+async function serviceStatus(raw: Record<string, unknown>): Promise<ServiceInfo> {
+  return snapshot(find(serviceName(raw.name)));
+}
+
+async function serviceLogs(
+  raw: Record<string, unknown>,
+  ctx: ChannelContext,
+): Promise<{ bytes: number; truncated: boolean }> {
+  const args = raw as unknown as ServiceLogsArgs;
+  const service = find(serviceName(args.name));
+  const held = service.log.contents();
+  let text = held;
+  let truncated = service.log.dropped > 0;
+  if (args.all !== true) {
+    const lines = optNumber(args.tail_lines, "tail_lines") ?? SERVICE_LIMITS.defaultTailLines;
+    text = lastLines(held, lines);
+    truncated = text.length < held.length || truncated;
+  }
+  for (let offset = 0; offset < text.length; offset += 64 * 1024) {
+    if (!ctx.send(Stream.Stdout, text.subarray(offset, offset + 64 * 1024))) {
+      await new Promise<void>((resume) => ctx.onDrain(resume));
+    }
+  }
+  return { bytes: text.length, truncated };
+}
+
+function lastLines(text: Buffer, count: number): Buffer {
+  if (count <= 0) return Buffer.alloc(0);
+  let end = text.length;
+  if (end > 0 && text[end - 1] === 0x0a) end -= 1;
+  let start = end;
+  for (let seen = 0; start > 0;) {
+    const newline = text.lastIndexOf(0x0a, start - 1);
+    if (newline < 0) {
+      start = 0;
+      break;
+    }
+    seen += 1;
+    if (seen === count) {
+      start = newline + 1;
+      break;
+    }
+    start = newline;
+  }
+  return text.subarray(start);
+}
+
+function tailText(text: Buffer, bytes: number): string {
+  return text.subarray(Math.max(0, text.length - bytes)).toString("utf8");
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+function readOr(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
+
+export const serviceHandlers: Record<string, Handler> = {
+  service_start: serviceStart,
+  service_stop: serviceStop,
+  service_list: serviceList,
+  service_status: serviceStatus,
+  service_logs: serviceLogs,
+};
