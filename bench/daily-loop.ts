@@ -31,7 +31,12 @@
  *      the fork (deleted after each sample). The first sample includes the
  *      one-time cost of the page cache filling with the warm image RAM file's
  *      holes, which QEMU reads while migrating the source;
- *   5. idle memory: every workspace of (1) and (2), after ~5 s idle following
+ *   5. network: `pyro.prepare({ environment, network: true })` (not timed),
+ *      then warm creates with network policy "egress" → first exec, restore
+ *      and standby as in (2); and on one egress+published-ports workspace,
+ *      `startService` of `python3 -m http.server 8000` with HTTP readiness and
+ *      the port published, until it is ready (stopped after each sample);
+ *   6. idle memory: every workspace of (1) and (2), after ~5 s idle following
  *      its first exec, has the VmRSS of its QEMU and of its supervisor read
  *      from /proc (pids from <data>/workspaces/<id>/workspace.json).
  * A create or reset that comes up the other way (a warm restore falling back
@@ -248,12 +253,13 @@ async function main(): Promise<void> {
       fs.readFileSync(path.join(paths.data, "workspaces", id, "workspace.json"), "utf8"),
     ) as WorkspaceRecord;
 
-  const slot: StandbySlot = {
+  const slotOf = (network: boolean): StandbySlot => ({
     environment,
     vcpus: DEFAULTS.vcpuCount,
     memMib: DEFAULTS.memMib,
-    network: false,
-  };
+    network,
+  });
+  const slot = slotOf(false);
   /** Standby VMs on (the default) or off (PYRO_STANDBY=0, and any running one stopped). */
   const useStandby = async (on: boolean): Promise<void> => {
     if (on) {
@@ -262,18 +268,18 @@ async function main(): Promise<void> {
     }
     process.env.PYRO_STANDBY = "0";
     stopStandbys(paths);
-    while (liveStandby(paths, slot)) await sleep(50);
+    while (liveStandby(paths, slot) || liveStandby(paths, slotOf(true))) await sleep(50);
   };
   /** Until the slot's standby is ready (started if there is none); how long that took is logged. */
   const refillTimes: number[] = [];
-  const standbyReady = async (label: string): Promise<void> => {
+  const standbyReady = async (label: string, network = false): Promise<void> => {
     const start = Date.now();
-    spawnStandby(paths, slot);
-    while (liveStandby(paths, slot)?.state !== "ready") {
+    spawnStandby(paths, slotOf(network));
+    while (liveStandby(paths, slotOf(network))?.state !== "ready") {
       if (Date.now() - start > 120_000) throw new Error(`${label}: no standby VM ready in 120 s`);
       await sleep(20);
     }
-    refillTimes.push(Date.now() - start);
+    if (!network) refillTimes.push(Date.now() - start);
   };
 
   /** create → first exec result, then ~5 s idle and the RSS of its processes; deletes it. */
@@ -281,10 +287,13 @@ async function main(): Promise<void> {
     kind: BootKind,
     label: string,
     warmPath?: WarmPath,
+    networkPolicy?: "egress",
   ): Promise<CreateSample | null> => {
-    if (warmPath === "standby") await standbyReady(label);
+    if (warmPath === "standby") await standbyReady(label, networkPolicy !== undefined);
     const start = process.hrtime.bigint();
-    const [workspace, create] = await timed(() => ws.create({ environment, labels }));
+    const [workspace, create] = await timed(() =>
+      ws.create({ environment, labels, networkPolicy }),
+    );
     try {
       await execTrue(workspace.id);
       const createToFirstExec = elapsedMs(start);
@@ -433,6 +442,42 @@ async function main(): Promise<void> {
     }
   }
 
+  // ---- 5. network: egress creates, and a service until ready -----------------
+  log(`pyro.prepare({ environment: "${environment}", network: true })`);
+  const preparedNetwork = await pyro.prepare({ environment, network: true });
+  log(`prepare --network: ${preparedNetwork.status} in ${preparedNetwork.duration_ms} ms`);
+  const egress = await gather("egress warm", (label) =>
+    createSample("warm", label, "restore", "egress"),
+  );
+  await useStandby(true);
+  const egressStandby = await gather("egress standby", (label) =>
+    createSample("warm", label, "standby", "egress"),
+  );
+  await useStandby(false);
+  let serviceReady: number[] = [];
+  {
+    const host = await ws.create({ environment, labels, networkPolicy: "egress+published-ports" });
+    try {
+      await execTrue(host.id);
+      serviceReady = await gather("service start", async (label) => {
+        const [service, ms] = await timed(() =>
+          ws.startService(host.id, "web", {
+            command: "python3 -m http.server 8000",
+            readyHttp: "http://127.0.0.1:8000/",
+            publish: ["8000"],
+          }),
+        );
+        log(
+          `${label}: ready in ${ms.toFixed(0)} ms, published on 127.0.0.1:${service.published_ports[0]?.host_port}`,
+        );
+        await ws.stopService(host.id, "web");
+        return ms;
+      });
+    } finally {
+      await ws.delete(host.id);
+    }
+  }
+
   removeSignalHandlers();
   process.off("exit", restoreWarm);
   await useStandby(false); // leave no standby VM of ours behind
@@ -501,6 +546,11 @@ async function main(): Promise<void> {
     ratio_reset_to_warm_create: ratio(resetStats, warmCreate),
     ratio_fork_to_warm_create_to_first_exec: ratio(forkToFirst, warmToFirst),
     ratio_fork_to_warm_create: ratio(forkStats, warmCreate),
+    /** Network policy "egress": warm creates from the networked warm image, and its standby. */
+    egress_warm_create_to_first_exec_ms: stats(egress.map((s) => s.createToFirstExec)),
+    egress_standby_create_to_first_exec_ms: stats(egressStandby.map((s) => s.createToFirstExec)),
+    /** startService of `python3 -m http.server` with HTTP readiness and a published port, until ready. */
+    service_start_to_ready_ms: stats(serviceReady),
     /** Attempts not counted because they came up the other way. */
     unexpected_boots: unexpected,
   };
@@ -526,6 +576,12 @@ async function main(): Promise<void> {
         ["fork (ms)", result.fork_ms],
         ["  of which restore to agent-ready (ms)", result.fork_boot_ms],
         ["fork → first exec result (ms)", result.fork_to_first_exec_ms],
+        ["egress warm create → first exec result (ms)", result.egress_warm_create_to_first_exec_ms],
+        [
+          "egress standby create → first exec result (ms)",
+          result.egress_standby_create_to_first_exec_ms,
+        ],
+        ["service start → ready, python3 -m http.server (ms)", result.service_start_to_ready_ms],
         ["idle RSS qemu, warm (MiB)", result.idle_rss_qemu_mib],
         ["  of which its own (RssAnon, MiB)", result.idle_rss_anon_qemu_mib],
         ["idle RSS supervisor, warm (MiB)", result.idle_rss_supervisor_mib],

@@ -6,8 +6,6 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Client } from "@modelcontextprotocol/client";
-import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   MODES,
@@ -17,44 +15,17 @@ import {
   PROFILE_TOOLS,
   type ToolName,
 } from "../src/mcp/catalog.js";
-import { CLI, commitFiles, runCli } from "./helpers.js";
+import { commitFiles, runCli } from "./helpers.js";
+import { callTool, closeMcpClients, connectMcp } from "./mcp-client.js";
 
-const clients: Client[] = [];
 const cleanups: (() => void)[] = [];
 afterEach(async () => {
-  for (const client of clients.splice(0)) await client.close().catch(() => {});
+  await closeMcpClients();
   for (const cleanup of cleanups.splice(0).reverse()) cleanup();
 });
 
-async function connect(args: string[], cwd = os.tmpdir()): Promise<Client> {
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [CLI, "mcp", "serve", ...args],
-    cwd,
-    env: { ...(process.env as Record<string, string>) },
-    stderr: "ignore",
-  });
-  const client = new Client({ name: "pyro-test", version: "1.0.0" });
-  await client.connect(transport);
-  clients.push(client);
-  return client;
-}
-
-type Structured = Record<string, unknown>;
-
-async function call(
-  client: Client,
-  name: string,
-  args: Record<string, unknown>,
-): Promise<{ error: boolean; text: string; data: Structured }> {
-  const result = await client.callTool({ name, arguments: args }, { timeout: 300_000 });
-  const content = result.content as { type: string; text?: string }[];
-  return {
-    error: result.isError === true,
-    text: content.map((c) => c.text ?? "").join("\n"),
-    data: (result.structuredContent ?? {}) as Structured,
-  };
-}
+const connect = connectMcp;
+const call = callTool;
 
 function implemented(tools: readonly ToolName[]): string[] {
   return tools.filter((t) => PENDING[t] === undefined).sort();

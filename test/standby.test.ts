@@ -172,4 +172,28 @@ describe("standby VMs", () => {
     const disks = standbyFiles(slotDir(paths, SLOT)).disks;
     expect(fs.readdirSync(disks)).not.toContain(`${short.supervisor_pid}.qcow2`);
   });
+
+  it("keeps one per network variant: egress creates take the networked one, allowed host ports restore their own", async () => {
+    const NET = { ...SLOT, network: true };
+    const prepared = await runCliJson(["prepare", "debian:12", "--network"], ON);
+    expect(prepared.code, prepared.stderr).toBe(0);
+    await waitFor(() => liveStandby(paths, NET)?.state === "ready", 120_000, "a networked standby");
+    const networked = await runCliJson<Ws>(
+      ["workspace", "create", "--network-policy", "egress"],
+      ON,
+    );
+    created.push(networked.json.id);
+    expect(networked.json.boot_note).toBe(TOOK_OVER);
+    expect(await sh(networked.json.id, "ls /sys/class/net | tr '\\n' ' '")).toBe("eth0 lo ");
+
+    await waitFor(() => liveStandby(paths, NET)?.state === "ready", 120_000, "the refill");
+    const allowed = await runCliJson<Ws>(
+      ["workspace", "create", "--network-policy", "egress", "--allow-host-port", "11434"],
+      ON,
+    );
+    created.push(allowed.json.id);
+    expect(allowed.json.boot_kind).toBe("warm");
+    expect(allowed.json.boot_note).toBeNull(); // its forwards are fixed when QEMU starts
+    expect(liveStandby(paths, NET)?.state).toBe("ready");
+  });
 });
