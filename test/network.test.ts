@@ -5,6 +5,7 @@
  * The only outside destination is the package archive this host uses.
  */
 import fs from "node:fs";
+import path from "node:path";
 import http from "node:http";
 import type net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -16,7 +17,7 @@ import type {
   WorkspaceExecResult,
   WorkspaceService,
 } from "../src/workspaces/payloads.js";
-import { runCli, runCliJson } from "./helpers.js";
+import { runCli, runCliJson, sharedPaths, waitFor } from "./helpers.js";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -228,6 +229,32 @@ describe("services and published ports", () => {
     expect(await fetchHost(third)).toMatchObject({ status: 200 });
     await runCli(["workspace", "delete", ws.id]);
     expect(listeners(third)).toEqual([]);
+  });
+
+  it("unpublishes the ports of a service that ends on its own, without being asked", async () => {
+    const ws = await create("--network-policy", "egress+published-ports");
+    const started = await runCliJson<WorkspaceService>([
+      "workspace",
+      "service",
+      "start",
+      ws.id,
+      "brief",
+      "--publish",
+      "9100",
+      "--",
+      "sleep 3",
+    ]);
+    expect(started.json.state).toBe("running");
+    const port = started.json.published_ports[0]!.host_port;
+    expect(listeners(port)).toEqual(["0100007F"]);
+    await waitFor(() => listeners(port).length === 0, 30_000, "the forward to go");
+    const raw = JSON.parse(
+      fs.readFileSync(path.join(sharedPaths().data, "workspaces", ws.id, "workspace.json"), "utf8"),
+    ) as { published_ports: unknown[]; services: { state: string; stop_reason: string }[] };
+    expect(raw.published_ports).toEqual([]);
+    expect(raw.services).toEqual([
+      expect.objectContaining({ state: "exited", stop_reason: "exited on its own (exit code 0)" }),
+    ]);
   });
 
   it("fails a service that is never ready, refuses a host port another workspace holds, and summarises", async () => {

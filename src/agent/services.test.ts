@@ -179,6 +179,79 @@ describe("services", () => {
     expect(text.endsWith("last-line\n")).toBe(true);
   });
 
+  it("does not count a ready file an earlier run left", async () => {
+    const flag = path.join(cwd, `old-flag-${++counter}`);
+    fs.writeFileSync(flag, "");
+    const stale = await start({
+      name: unique("stale"),
+      argv: ["sleep", "60"],
+      readiness: { kind: "file", path: flag },
+      ready_timeout_ms: 300,
+      ready_interval_ms: 50,
+    });
+    expect(stale.state).toBe("failed");
+    const fresh = await start({
+      name: unique("fresh"),
+      argv: ["sh", "-c", `sleep 0.2; touch ${flag}; sleep 60`],
+      readiness: { kind: "file", path: flag },
+      ready_interval_ms: 50,
+    });
+    expect(fresh.state).toBe("ready");
+    await connect().client.request("service_stop", { name: fresh.name });
+  });
+
+  it("keeps a stop's reason when the readiness deadline passes during it", async () => {
+    const name = unique("stopping");
+    const starting = start({
+      name,
+      // Ignores SIGTERM, so the stop waits out its grace period past the deadline.
+      argv: ["sh", "-c", "trap '' TERM; sleep 60"],
+      readiness: { kind: "file", path: "/nonexistent/flag" },
+      ready_timeout_ms: 300,
+      ready_interval_ms: 50,
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const stopped = await connect().client.request("service_stop", { name });
+    expect(stopped.state).toBe("stopped");
+    expect(stopped.stop_reason).toBe("stopped on request");
+    expect((await starting).state).toBe("stopped");
+  }, 20_000);
+
+  it("warns when a published guest port listens on loopback only", async () => {
+    const port = await freePort();
+    const server = `require("http").createServer((q, s) => s.end("hi")).listen(${port}, "127.0.0.1")`;
+    const started = await start({
+      name: unique("loopback"),
+      argv: [process.execPath, "-e", server],
+      readiness: { kind: "tcp", port },
+      ready_interval_ms: 50,
+      published_guest_ports: [port],
+    });
+    expect(started.state).toBe("ready");
+    expect(started.warnings).toEqual([
+      `guest port ${port} is bound to 127.0.0.1 only, so its published host port gets no answer: make the service listen on 0.0.0.0`,
+    ]);
+    await connect().client.request("service_stop", { name: started.name });
+  });
+
+  it("closes each run's log, so restarts leak no file descriptors", async () => {
+    const name = unique("again");
+    const fds = () => fs.readdirSync("/proc/self/fd").length;
+    await start({ name, argv: ["true"] });
+    await new Promise((r) => setTimeout(r, 100));
+    const before = fds();
+    for (let i = 0; i < 10; i++) {
+      await start({ name, argv: ["true"] });
+      for (let j = 0; j < 50; j++) {
+        const s = await connect().client.request("service_status", { name });
+        if (s.state !== "running") break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    expect(fds()).toBeLessThanOrEqual(before + 2);
+  });
+
   it("rejects bad names and readiness", async () => {
     expect((await rejection(start({ name: "../x", argv: ["true"] }))).message).toContain(
       "invalid service name",
@@ -190,5 +263,13 @@ describe("services", () => {
         )
       ).message,
     ).toContain("http://");
+    const badPort = await rejection(
+      start({
+        name: unique("r"),
+        argv: ["sleep", "60"],
+        readiness: { kind: "http", url: "http://localhost:99999/" },
+      }),
+    );
+    expect(badPort.message).toContain("http:// or https:// URL");
   });
 });

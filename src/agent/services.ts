@@ -55,9 +55,13 @@ export const SERVICE_LIMITS = {
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const LIVE: readonly ServiceState[] = ["starting", "running", "ready"];
 
-/** A log that keeps its last 2 × logFileBytes: the current file and the one before. */
+/**
+ * A log that keeps its last 2 × logFileBytes: the current file and the one
+ * before. A write that fails (a full /run) is counted as dropped, never
+ * thrown: the service's output must not take the agent down.
+ */
 class RotatingLog {
-  private fd: number;
+  private fd: number | undefined;
   private size = 0;
   total = 0;
   dropped = 0;
@@ -75,17 +79,42 @@ class RotatingLog {
   write(chunk: Buffer): void {
     const limit = SERVICE_LIMITS.logFileBytes;
     this.total += chunk.length;
+    if (this.fd === undefined) {
+      this.dropped += chunk.length;
+      return;
+    }
     const piece = chunk.length > limit ? chunk.subarray(chunk.length - limit) : chunk;
     this.dropped += chunk.length - piece.length;
-    if (this.size + piece.length > limit && this.size > 0) {
-      fs.closeSync(this.fd);
-      this.dropped += fileSize(this.previous);
-      fs.renameSync(this.file, this.previous);
-      this.fd = fs.openSync(this.file, "w", 0o600);
-      this.size = 0;
+    try {
+      if (this.size + piece.length > limit && this.size > 0) {
+        fs.closeSync(this.fd);
+        this.fd = undefined;
+        this.dropped += fileSize(this.previous);
+        fs.renameSync(this.file, this.previous);
+        this.fd = fs.openSync(this.file, "w", 0o600);
+        this.size = 0;
+      }
+      fs.writeSync(this.fd, piece);
+      this.size += piece.length;
+    } catch {
+      this.dropped += piece.length;
     }
-    fs.writeSync(this.fd, piece);
-    this.size += piece.length;
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // already gone
+    }
+    this.fd = undefined;
+  }
+
+  /** Remove the log's files (a forgotten service). */
+  remove(): void {
+    this.close();
+    fs.rmSync(path.dirname(this.file), { recursive: true, force: true });
   }
 
   /** What the log still holds, oldest first. */
@@ -150,8 +179,14 @@ function checkReadiness(value: unknown): ServiceReadiness | null {
     }
     case "http": {
       const url = str(r.url, "readiness.url");
-      if (!/^https?:\/\//.test(url))
-        throw new OpError("bad_args", `readiness URL must start with http:// or https://: ${url}`);
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(url);
+      } catch {
+        parsed = undefined;
+      }
+      if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:"))
+        throw new OpError("bad_args", `readiness URL must be an http:// or https:// URL: ${url}`);
       return { kind: "http", url };
     }
     case "command":
@@ -163,7 +198,7 @@ function checkReadiness(value: unknown): ServiceReadiness | null {
 
 async function serviceStart(
   raw: Record<string, unknown>,
-): Promise<ServiceInfo & { log_tail: string }> {
+): Promise<ServiceInfo & { log_tail: string; warnings: string[] }> {
   const args = raw as unknown as ServiceStartArgs;
   const name = serviceName(args.name);
   const previous = services.get(name);
@@ -192,6 +227,9 @@ async function serviceStart(
     throw new OpError("cwd_not_found", `working directory ${cwd} does not exist in the guest`);
   const env = { ...BASE_ENV, ...(args.env ?? {}) };
 
+  previous?.log.close();
+  // A ready file left by an earlier run does not count: it must be (re)made by this one.
+  const readyFileBefore = readiness?.kind === "file" ? mtimeOf(readiness.path) : undefined;
   const log = new RotatingLog(path.join(servicesDir(), name, "log"));
   const child = spawn(argv[0]!, argv.slice(1), {
     cwd,
@@ -228,19 +266,98 @@ async function serviceStart(
   services.set(name, service);
   child.stdout!.on("data", (chunk: Buffer) => log.write(chunk));
   child.stderr!.on("data", (chunk: Buffer) => log.write(chunk));
+  child.on("close", () => log.close());
   child.on("error", (error: NodeJS.ErrnoException) => {
+    service.ending = {
+      state: "failed",
+      reason:
+        error.code === "ENOENT" ? `${argv[0]}: command not found` : `${argv[0]}: ${error.message}`,
+    };
     ended(service, error.code === "ENOENT" ? 127 : 126, null);
-    service.info.stop_reason =
-      error.code === "ENOENT" ? `${argv[0]}: command not found` : `${argv[0]}: ${error.message}`;
+    log.close();
   });
   child.on("exit", (code, signal) => ended(service, code, signal));
+  // It has started (or could not): only then is "running" true.
+  await new Promise<void>((resolve) => {
+    child.once("spawn", resolve);
+    child.once("error", () => resolve());
+  });
 
-  if (readiness) await awaitReady(service, readiness, env, timeoutMs, intervalMs);
+  if (readiness) {
+    try {
+      await awaitReady(service, readiness, env, timeoutMs, intervalMs, readyFileBefore);
+    } catch (error) {
+      await end(service, {
+        state: "failed",
+        reason: `its readiness check failed: ${String(error)}`,
+      });
+    }
+  }
   const failed = service.info.state === "failed";
   return {
     ...snapshot(service),
     log_tail: failed ? tailText(log.contents(), SERVICE_LIMITS.tailBytes) : "",
+    warnings:
+      service.info.state === "ready" ? listenWarnings(args.published_guest_ports ?? []) : [],
   };
+}
+
+/**
+ * Published connections arrive at the guest's own address: a guest port
+ * bound to loopback only passes a readiness check but never answers them.
+ */
+function listenWarnings(ports: readonly number[]): string[] {
+  const listening = listeningAddresses();
+  return ports.flatMap((port) => {
+    const addresses = listening.get(port) ?? [];
+    if (addresses.length === 0) return [`nothing listens on guest port ${port} yet`];
+    if (addresses.every((a) => a === "loopback")) {
+      return [
+        `guest port ${port} is bound to 127.0.0.1 only, so its published host port gets no answer: make the service listen on 0.0.0.0`,
+      ];
+    }
+    return [];
+  });
+}
+
+/** Listening TCP ports and whether each socket is on loopback or not, from /proc/net/tcp{,6}. */
+function listeningAddresses(): Map<number, ("loopback" | "any")[]> {
+  const found = new Map<number, ("loopback" | "any")[]>();
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[3] !== "0A") continue; // LISTEN
+      const [hex = "", hexPort = ""] = (fields[1] ?? "").split(":");
+      const loopback = isLoopbackHex(hex.toUpperCase());
+      const port = parseInt(hexPort, 16);
+      found.set(port, [...(found.get(port) ?? []), loopback ? "loopback" : "any"]);
+    }
+  }
+  return found;
+}
+
+/**
+ * A /proc/net/tcp{,6} address (hex, 32-bit words little-endian) on loopback:
+ * 127.0.0.0/8, ::1, or ::ffff:127.x.x.x.
+ */
+function isLoopbackHex(hex: string): boolean {
+  if (hex.length === 8) return hex.endsWith("7F");
+  if (hex === "00000000000000000000000001000000") return true;
+  return hex.startsWith("0000000000000000FFFF0000") && hex.endsWith("7F");
+}
+
+function mtimeOf(file: string): number | undefined {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Record how a service ended; whatever it left behind in its process group goes too. */
@@ -271,11 +388,13 @@ async function awaitReady(
   env: Record<string, string>,
   timeoutMs: number,
   intervalMs: number,
+  readyFileBefore: number | undefined,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (service.info.state === "starting") {
     const remaining = deadline - Date.now();
-    if (await isReady(readiness, env, Math.max(1, Math.min(remaining, intervalMs * 4)))) {
+    const budget = Math.max(1, Math.min(remaining, intervalMs * 4));
+    if (await isReady(readiness, env, budget, readyFileBefore).catch(() => false)) {
       if (service.info.state === "starting") {
         service.info.state = "ready";
         service.info.ready_at = new Date().toISOString();
@@ -294,10 +413,13 @@ async function isReady(
   readiness: ServiceReadiness,
   env: Record<string, string>,
   budgetMs: number,
+  readyFileBefore: number | undefined,
 ): Promise<boolean> {
   switch (readiness.kind) {
-    case "file":
-      return fs.existsSync(readiness.path);
+    case "file": {
+      const mtime = mtimeOf(readiness.path);
+      return mtime !== undefined && (readyFileBefore === undefined || mtime > readyFileBefore);
+    }
     case "tcp":
       return (
         (await connects("127.0.0.1", readiness.port, budgetMs)) ||
@@ -327,13 +449,17 @@ function connects(host: string, port: number, timeoutMs: number): Promise<boolea
 function answers(url: string, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const get = url.startsWith("https:") ? https.get : http.get;
-    const request = get(url, { timeout: timeoutMs, rejectUnauthorized: false }, (response) => {
-      response.resume();
-      const status = response.statusCode ?? 0;
-      resolve(status >= 200 && status < 400);
-    });
-    request.on("timeout", () => request.destroy());
-    request.on("error", () => resolve(false));
+    try {
+      const request = get(url, { timeout: timeoutMs, rejectUnauthorized: false }, (response) => {
+        response.resume();
+        const status = response.statusCode ?? 0;
+        resolve(status >= 200 && status < 400);
+      });
+      request.on("timeout", () => request.destroy());
+      request.on("error", () => resolve(false));
+    } catch {
+      resolve(false);
+    }
   });
 }
 
@@ -356,7 +482,8 @@ function succeeds(
 /** SIGTERM its group, SIGKILL after the grace period; resolves once it has exited. */
 async function end(service: Service, why: NonNullable<Service["ending"]>): Promise<void> {
   if (!LIVE.includes(service.info.state) || service.info.pid === null) return;
-  service.ending = why;
+  // A stop already under way keeps its reason.
+  service.ending ??= why;
   const pid = service.info.pid;
   signalGroup(pid, "SIGTERM");
   const timer = setTimeout(() => signalGroup(pid, "SIGKILL"), SERVICE_LIMITS.stopGraceMs);
@@ -384,6 +511,7 @@ function forgetOneEnded(): void {
       `${SERVICE_LIMITS.services} services are running already: stop one first`,
     );
   }
+  oldest.log.remove();
   services.delete(oldest.info.name);
 }
 

@@ -57,7 +57,7 @@ export function registerServiceCommands(ws: Command, passthrough: string[]): voi
     )
     .option(
       "--publish <[host:]guest>",
-      "forward 127.0.0.1:HOST on this machine to the guest port (repeatable; a free host port when omitted; needs --network-policy egress+published-ports)",
+      "forward 127.0.0.1:HOST on this machine to the guest port while the service runs (repeatable; a free host port when HOST is omitted; the service must listen on 0.0.0.0; needs --network-policy egress+published-ports)",
       collect,
     )
     .option("--json", "print as JSON")
@@ -96,6 +96,7 @@ export function registerServiceCommands(ws: Command, passthrough: string[]): voi
           });
           if (opts.json) return printJson(started);
           process.stdout.write(`${describeService(started)}\n`);
+          for (const warning of started.warnings) process.stderr.write(`warning: ${warning}\n`);
         }),
     );
 

@@ -27,6 +27,31 @@ describe("blockedReason", () => {
     }
   });
 
+  it("refuses every IPv6 spelling of an IPv4 address, and host addresses however written", () => {
+    for (const address of [
+      "::ffff:7f00:1",
+      "::ffff:127.0.0.1",
+      "::ffff:a00:1",
+      "::ffff:a9fe:a9fe",
+      "::ffff:8.8.8.8",
+      "::ffff:0:0",
+      "::7f00:1",
+      "64:ff9b::7f00:1",
+      "2002:7f00:1::",
+      "fec0::1",
+    ]) {
+      expect(blockedReason(address), address).not.toBeNull();
+    }
+    for (const list of Object.values(os.networkInterfaces())) {
+      for (const entry of list ?? []) {
+        if (entry.family !== "IPv6") continue;
+        // The longest spelling of the same address.
+        const groups = entry.address.split("%")[0]!;
+        expect(blockedReason(expandIPv6(groups)), groups).not.toBeNull();
+      }
+    }
+  });
+
   it("allows public addresses", () => {
     expect(blockedReason("8.8.8.8")).toBeNull();
     expect(blockedReason("151.101.2.132")).toBeNull();
@@ -34,6 +59,16 @@ describe("blockedReason", () => {
     expect(blockedReason("172.32.0.1")).toBeNull();
   });
 });
+
+function expandIPv6(address: string): string {
+  const [head = "", tail = ""] = address.split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const missing = address.includes("::") ? 8 - left.length - right.length : 0;
+  return [...left, ...Array<string>(missing).fill("0"), ...right]
+    .map((g) => g.padStart(4, "0"))
+    .join(":");
+}
 
 /** One request to the proxy, raw, over its socket: the status line and the body. */
 function raw(socketPath: string, request: string): Promise<string> {
@@ -97,6 +132,63 @@ describe("EgressProxy", () => {
       const bad = await raw(socketPath, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
       expect(bad).toMatch(/^HTTP\/1.1 400/);
       expect(bad).toContain("egress proxy");
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("refuses the host's loopback spelled as an IPv4-mapped IPv6 address", async () => {
+    const socketPath = path.join(dir, "mapped.sock");
+    const proxy = await EgressProxy.listen(socketPath);
+    try {
+      const tunnel = await raw(socketPath, `CONNECT [::ffff:7f00:1]:${port} HTTP/1.1\r\n\r\n`);
+      expect(tunnel).toMatch(/^HTTP\/1.1 403/);
+      const get = await raw(
+        socketPath,
+        `GET http://[::ffff:127.0.0.1]:${port}/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+      );
+      expect(get).toMatch(/^HTTP\/1.1 403/);
+      expect(get + tunnel).not.toContain("hello from the target");
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("survives a server that answers with an invalid status line", async () => {
+    const bad = net.createServer((socket) => {
+      socket.on("error", () => {});
+      socket.once("data", () => socket.end("HTTP/1.1 000 Nothing\r\nContent-Length: 0\r\n\r\n"));
+    });
+    await new Promise<void>((resolve) => bad.listen(0, "127.0.0.1", resolve));
+    const badPort = (bad.address() as net.AddressInfo).port;
+    const socketPath = path.join(dir, "bad.sock");
+    const proxy = await EgressProxy.listen(socketPath, () => null);
+    try {
+      const get = await raw(
+        socketPath,
+        `GET http://127.0.0.1:${badPort}/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+      );
+      expect(get).toMatch(/^HTTP\/1.1 502/);
+      const after = await raw(
+        socketPath,
+        `GET http://127.0.0.1:${port}/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+      );
+      expect(after).toContain("hello from the target");
+    } finally {
+      await proxy.close();
+      bad.close();
+    }
+  });
+
+  it("serves an allowed host port on a socket of its own", async () => {
+    const socketPath = path.join(dir, "hostport-proxy.sock");
+    const forward = path.join(dir, "host-port.sock");
+    const proxy = await EgressProxy.listen(socketPath);
+    try {
+      await proxy.forwardHostPort(port, forward);
+      expect(fs.statSync(forward).mode & 0o777).toBe(0o600);
+      const answer = await raw(forward, "GET / HTTP/1.0\r\n\r\n");
+      expect(answer).toContain("hello from the target");
     } finally {
       await proxy.close();
     }

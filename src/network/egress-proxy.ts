@@ -2,12 +2,18 @@
  * The egress proxy: an HTTP proxy (CONNECT for TLS and any TCP, absolute-form
  * requests for plain HTTP) that a networked guest reaches at PROXY_URL. It
  * runs on the host in the process that owns the VM, serves one VM on an
- * owner-only unix socket, and is the guest's only way out.
+ * owner-only unix socket, and is the guest's only way out. It also carries
+ * the guest's connections to allowed host ports (`forwardHostPort`), so
+ * every connection a guest makes passes through one process with limits.
  *
  * It resolves names itself and connects only to the addresses it checked,
- * so a guest cannot reach the host's loopback, the host's own addresses,
- * private or link-local ranges (the user's LAN, cloud metadata) by any name,
- * literal or rebinding trick. A refusal is a 403 whose body says why.
+ * so a guest cannot reach the host's loopback, the host's own addresses and
+ * the networks it is attached to, private or link-local ranges (the user's
+ * LAN, cloud metadata) by any name, literal, IPv6 spelling or rebinding
+ * trick. A refusal is a 403 whose body says why.
+ *
+ * This process owns the VM: nothing a guest or a remote server sends may
+ * throw out of here (a crash would take the workspace down).
  */
 import dns from "node:dns";
 import fs from "node:fs";
@@ -19,11 +25,19 @@ import type { Duplex } from "node:stream";
 /** Bounds so a guest flooding the proxy costs the host little. */
 const PROXY_LIMITS = {
   connections: 256,
+  /** Per allowed host port. */
+  hostPortConnections: 64,
+  /** Name lookups in flight (they share libuv's small thread pool). */
+  lookups: 16,
+  lookupTimeoutMs: 10_000,
   connectTimeoutMs: 30_000,
   idleTimeoutMs: 10 * 60_000,
 } as const;
 
-const BLOCKED_RANGES: readonly [string, number, "ipv4" | "ipv6", string][] = [
+type Family = "ipv4" | "ipv6";
+
+/** Ranges no guest may reach, and why. IPv4 rules also match IPv4-mapped IPv6 addresses. */
+const BLOCKED_RANGES: readonly [string, number, Family, string][] = [
   ["0.0.0.0", 8, "ipv4", "a reserved address"],
   ["10.0.0.0", 8, "ipv4", "a private network"],
   ["100.64.0.0", 10, "ipv4", "a private network"],
@@ -33,60 +47,101 @@ const BLOCKED_RANGES: readonly [string, number, "ipv4" | "ipv6", string][] = [
   ["192.168.0.0", 16, "ipv4", "a private network"],
   ["224.0.0.0", 4, "ipv4", "a multicast address"],
   ["240.0.0.0", 4, "ipv4", "a reserved address"],
-  ["::", 128, "ipv6", "a reserved address"],
   ["::1", 128, "ipv6", "the host's loopback"],
+  // Addresses that embed an IPv4 one (mapped, compatible, NAT64, 6to4): refused whole.
+  ["::ffff:0:0", 96, "ipv6", "an IPv4-mapped address"],
+  ["::", 96, "ipv6", "a reserved address"],
+  ["64:ff9b::", 96, "ipv6", "a NAT64 address"],
+  ["64:ff9b:1::", 48, "ipv6", "a NAT64 address"],
+  ["2002::", 16, "ipv6", "a 6to4 address"],
   ["fc00::", 7, "ipv6", "a private network"],
   ["fe80::", 10, "ipv6", "a link-local address"],
+  ["fec0::", 10, "ipv6", "a site-local address"],
   ["ff00::", 8, "ipv6", "a multicast address"],
 ];
 
+const RULES = BLOCKED_RANGES.map(([prefix, bits, family, reason]) => {
+  const list = new net.BlockList();
+  list.addSubnet(prefix, bits, family);
+  return { list, family, reason };
+});
+
 /** Why the guest may not connect to `address` (an IP literal), or null when it may. */
 export function blockedReason(address: string): string | null {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  const ip = mapped ? mapped[1]! : address;
-  const family = net.isIPv4(ip) ? "ipv4" : net.isIPv6(ip) ? "ipv6" : undefined;
+  const family: Family | undefined = net.isIPv4(address)
+    ? "ipv4"
+    : net.isIPv6(address)
+      ? "ipv6"
+      : undefined;
   if (!family) return "not an IP address";
-  for (const [prefix, bits, rangeFamily, reason] of BLOCKED_RANGES) {
-    if (rangeFamily !== family) continue;
-    const list = new net.BlockList();
-    list.addSubnet(prefix, bits, rangeFamily);
-    if (list.check(ip, family)) return reason;
+  for (const rule of RULES) {
+    // An IPv6 rule such as ::ffff:0:0/96 would match every IPv4 address (Node maps them).
+    if (family === "ipv4" && rule.family === "ipv6") continue;
+    if (rule.list.check(address, family)) return rule.reason;
   }
-  if (hostAddresses().has(ip.toLowerCase())) return "this host";
+  if (hostNetworks().check(address, family)) return "this host or a network it is on";
   return null;
 }
 
-/** The host's own interface addresses (a service bound to 0.0.0.0 answers on each). */
-function hostAddresses(): Set<string> {
-  const addresses = new Set<string>();
-  for (const list of Object.values(os.networkInterfaces())) {
-    for (const entry of list ?? []) addresses.add(entry.address.toLowerCase());
+/** The host's own addresses and the networks they are on (a service bound to 0.0.0.0 answers on each). */
+function hostNetworks(): net.BlockList {
+  const list = new net.BlockList();
+  for (const entries of Object.values(os.networkInterfaces())) {
+    for (const entry of entries ?? []) {
+      const family = entry.family === "IPv4" ? "ipv4" : "ipv6";
+      list.addAddress(entry.address, family);
+      const prefix = Number(entry.cidr?.split("/")[1]);
+      if (entry.cidr && Number.isInteger(prefix)) {
+        list.addSubnet(entry.address, prefix, family);
+      }
+    }
   }
-  return addresses;
+  return list;
 }
-
-class Refused extends Error {}
 
 /** Why an address is refused (null: allowed). Tests replace it to reach a local server. */
 export type AddressPolicy = (address: string) => string | null;
 
-/** Resolve `host` on the host and return the first address the guest may reach. */
-async function resolveAllowed(host: string, blocked: AddressPolicy): Promise<string> {
-  const literal = host.replace(/^\[(.*)\]$/, "$1");
-  const candidates = net.isIP(literal)
-    ? [literal]
-    : (await dns.promises.lookup(literal, { all: true, verbatim: true })).map((a) => a.address);
-  let reason = "it has no address";
-  for (const address of candidates) {
-    const why = blocked(address);
-    if (!why) return address;
-    reason = `${address} is ${why}`;
+class Refused extends Error {}
+
+/** At most PROXY_LIMITS.lookups name lookups at once, each with a deadline. */
+class Lookups {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  async resolve(host: string): Promise<string[]> {
+    if (this.active >= PROXY_LIMITS.lookups) {
+      if (this.waiting.length >= PROXY_LIMITS.connections) {
+        throw new Error("too many name lookups at once");
+      }
+      await new Promise<void>((resume) => this.waiting.push(resume));
+    }
+    this.active += 1;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error("the name did not resolve in time")),
+          PROXY_LIMITS.lookupTimeoutMs,
+        );
+      });
+      const found = await Promise.race([
+        dns.promises.lookup(host, { all: true, verbatim: true }),
+        deadline,
+      ]);
+      return found.map((a) => a.address);
+    } finally {
+      clearTimeout(timer);
+      this.active -= 1;
+      this.waiting.shift()?.();
+    }
   }
-  throw new Refused(`pyro: ${host} is not reachable from this workspace: ${reason}`);
 }
 
 export class EgressProxy {
   private readonly sockets = new Set<Duplex>();
+  private readonly forwards: net.Server[] = [];
+  private readonly lookups = new Lookups();
 
   private constructor(
     private readonly server: http.Server,
@@ -98,37 +153,65 @@ export class EgressProxy {
     socketPath: string,
     blocked: AddressPolicy = blockedReason,
   ): Promise<EgressProxy> {
-    fs.rmSync(socketPath, { force: true });
     const server = http.createServer();
     const proxy = new EgressProxy(server, blocked);
     server.maxConnections = PROXY_LIMITS.connections;
-    server.on("request", (req, res) => void proxy.forward(req, res));
-    server.on("connect", (req, socket, head) => void proxy.tunnel(req, socket, head));
+    server.on("request", (req, res) => {
+      proxy.forward(req, res).catch(() => res.destroy());
+    });
+    server.on("connect", (req, socket: Duplex, head: Buffer) => {
+      proxy.tunnel(req, socket, head).catch(() => socket.destroy());
+    });
     server.on("connection", (socket: net.Socket) => proxy.track(socket));
-    const umask = process.umask(0o177);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(socketPath, () => resolve());
-      });
-    } finally {
-      process.umask(umask);
-    }
+    server.on("clientError", (_error, socket: Duplex) => socket.destroy());
+    await listenOn(server, socketPath);
     return proxy;
+  }
+
+  /**
+   * Serve the host's 127.0.0.1:`port` on another owner-only unix socket
+   * (where QEMU's forward of an allowed host port connects).
+   */
+  async forwardHostPort(port: number, socketPath: string): Promise<void> {
+    const server = net.createServer((client) => {
+      this.track(client);
+      const upstream = net.connect({ host: "127.0.0.1", port });
+      this.track(upstream);
+      client.pipe(upstream).pipe(client);
+      upstream.on("close", () => client.destroy());
+      client.on("close", () => upstream.destroy());
+    });
+    server.maxConnections = PROXY_LIMITS.hostPortConnections;
+    this.forwards.push(server);
+    await listenOn(server, socketPath);
   }
 
   async close(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const servers = [this.server, ...this.forwards];
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
 
   private track(socket: Duplex): void {
     this.sockets.add(socket);
     socket.on("close", () => this.sockets.delete(socket));
-    socket.on("error", () => {});
+    socket.on("error", () => socket.destroy());
     if (socket instanceof net.Socket) {
       socket.setTimeout(PROXY_LIMITS.idleTimeoutMs, () => socket.destroy());
     }
+  }
+
+  /** Resolve `host` on the host and return the first address the guest may reach. */
+  private async resolveAllowed(host: string): Promise<string> {
+    const literal = host.replace(/^\[(.*)\]$/, "$1");
+    const candidates = net.isIP(literal) ? [literal] : await this.lookups.resolve(literal);
+    let reason = "it has no address";
+    for (const address of candidates) {
+      const why = this.blocked(address);
+      if (!why) return address;
+      reason = `${address} is ${why}`;
+    }
+    throw new Refused(`pyro: ${host} is not reachable from this workspace: ${reason}`);
   }
 
   /** CONNECT host:port — a TCP tunnel (HTTPS, git, anything). */
@@ -139,9 +222,13 @@ export class EgressProxy {
       return;
     }
     try {
-      const address = await resolveAllowed(target.host, this.blocked);
+      const address = await this.resolveAllowed(target.host);
       const upstream = await connectTo(address, target.port);
       this.track(upstream);
+      if (client.destroyed) {
+        upstream.destroy();
+        return;
+      }
       client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
       if (head.length > 0) upstream.write(head);
       upstream.pipe(client);
@@ -163,14 +250,15 @@ export class EgressProxy {
       url = new URL(req.url ?? "");
       if (url.protocol !== "http:") throw new Error("not http");
     } catch {
-      res.writeHead(400, { "content-type": "text/plain" });
-      res.end(
-        "pyro: this is the workspace's egress proxy; send absolute http:// URLs or CONNECT\n",
+      answer(
+        res,
+        400,
+        "pyro: this is the workspace's egress proxy; send absolute http:// URLs or CONNECT",
       );
       return;
     }
     try {
-      const address = await resolveAllowed(url.hostname, this.blocked);
+      const address = await this.resolveAllowed(url.hostname);
       const headers = { ...req.headers };
       for (const hop of ["proxy-connection", "proxy-authorization", "connection", "keep-alive"])
         delete headers[hop];
@@ -186,23 +274,57 @@ export class EgressProxy {
       upstream.on("timeout", () =>
         upstream.destroy(new Error("the server did not answer in time")),
       );
-      upstream.on("response", (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
+      upstream.on("response", (reply) => {
+        const status = reply.statusCode ?? 0;
+        try {
+          // A server's status or headers that Node refuses to relay must not crash this process.
+          if (status < 100 || status > 999) throw new Error(`invalid status ${status}`);
+          res.writeHead(status, reply.headers);
+        } catch (error) {
+          reply.destroy();
+          answer(res, 502, failureText(error, url.hostname));
+          return;
+        }
+        reply.on("error", () => res.destroy());
+        reply.pipe(res);
       });
       upstream.on("error", (error) => {
         if (res.headersSent) res.destroy();
-        else {
-          res.writeHead(502, { "content-type": "text/plain" });
-          res.end(`${failureText(error, url.hostname)}\n`);
-        }
+        else answer(res, 502, failureText(error, url.hostname));
       });
+      req.on("error", () => upstream.destroy());
       req.pipe(upstream);
     } catch (error) {
-      res.writeHead(error instanceof Refused ? 403 : 502, { "content-type": "text/plain" });
-      res.end(`${failureText(error, url.hostname)}\n`);
+      answer(res, error instanceof Refused ? 403 : 502, failureText(error, url.hostname));
     }
   }
+}
+
+/** Listen on a fresh owner-only unix socket; later server errors are absorbed (this process owns a VM). */
+async function listenOn(server: net.Server, socketPath: string): Promise<void> {
+  fs.rmSync(socketPath, { force: true });
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(socketPath, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(umask);
+  }
+  server.on("error", () => {});
+}
+
+function answer(res: http.ServerResponse, status: number, text: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { "content-type": "text/plain" });
+  res.end(`${text}\n`);
 }
 
 function connectTo(address: string, port: number): Promise<net.Socket> {

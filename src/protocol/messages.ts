@@ -129,6 +129,8 @@ export interface ServiceStartArgs {
   readiness?: ServiceReadiness | null;
   ready_timeout_ms?: number;
   ready_interval_ms?: number;
+  /** Guest ports the host publishes for it: the agent warns when one is bound to loopback only. */
+  published_guest_ports?: number[];
 }
 
 /** A service as the agent sees it. */
@@ -171,7 +173,10 @@ export interface OpMap {
   remove: { args: RemoveArgs; result: { removed: boolean } };
   refresh: { args: RefreshArgs; result: { clock_skew_ms: number } };
   /** Answers once the service is ready, or failed (with the last lines of its log). */
-  service_start: { args: ServiceStartArgs; result: ServiceInfo & { log_tail: string } };
+  service_start: {
+    args: ServiceStartArgs;
+    result: ServiceInfo & { log_tail: string; warnings: string[] };
+  };
   service_list: { args: Record<string, never>; result: { services: ServiceInfo[] } };
   service_status: { args: { name: string }; result: ServiceInfo };
   /** The log text is streamed on stdout. */
@@ -189,7 +194,10 @@ export interface SupervisorOpMap {
   "pyro.fork": { args: { memory: string; disk: string }; result: { memory: string; disk: string } };
   "pyro.claim": { args: { workspace_id: string }; result: { claimed: true } };
   /** Forward the host's 127.0.0.1:host_port to guest_port (a published port), or stop. */
-  "pyro.publish": { args: { host_port: number; guest_port: number }; result: { published: true } };
+  "pyro.publish": {
+    args: { host_port: number; guest_port: number; service: string };
+    result: { published: true };
+  };
   "pyro.unpublish": { args: { host_port: number }; result: { unpublished: true } };
 }
 

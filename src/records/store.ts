@@ -269,13 +269,16 @@ export function liveView(record: WorkspaceRecord): WorkspaceRecord {
     };
   }
   if (record.state === "started" && !processAlive(record.supervisor_pid ?? -1)) {
-    return {
+    const failed: WorkspaceRecord = {
       ...record,
+      services: (record.services ?? []).map((s) => ({ ...s })),
       state: "failed",
       failure_reason:
         record.failure_reason ??
         "the workspace's VM is no longer running (its supervisor process died)",
     };
+    endRuntime(failed, "the VM died");
+    return failed;
   }
   if (
     record.state === "starting" &&

@@ -24,6 +24,7 @@ import { OpError, WireCodes, wireCode } from "../protocol/errors.js";
 import type { MicroVm } from "../vm/machine.js";
 import { launchVm, type LaunchContext } from "../boot/launch.js";
 import { endRuntime, vmNetwork, WorkspaceStore, type WorkspaceRecord } from "../records/store.js";
+import { PublishedPortWatcher } from "./port-watcher.js";
 
 /** Ops whose requests carry input frames from the client. */
 const INPUT_OPS = new Set(["write_file", "tar_in"]);
@@ -133,12 +134,19 @@ export async function serveWorkspace(
   const socketPath = store.file(id, "control.sock");
   fs.rmSync(socketPath, { force: true });
   const clients = new Set<net.Socket>();
+  const watcher = new PublishedPortWatcher(store, id, vm);
   const server = net.createServer((socket) =>
     serveClient(socket, vm.agent, clients, {
       stop: () => stop(),
       fork: (args) => forkInto(vm, store.file(id, "disk.qcow2"), args),
-      publish: (hostPort, guestPort) => vm.forwardPort(hostPort, guestPort),
-      unpublish: (hostPort) => vm.unforwardPort(hostPort),
+      publish: async (hostPort, guestPort, service) => {
+        await vm.forwardPort(hostPort, guestPort);
+        watcher.track(hostPort, service);
+      },
+      unpublish: async (hostPort) => {
+        await vm.unforwardPort(hostPort);
+        watcher.untrack(hostPort);
+      },
     }),
   );
   await new Promise<void>((resolve, reject) => {
@@ -149,6 +157,7 @@ export async function serveWorkspace(
 
   let stopping = false;
   const finish = async (state: "stopped" | "failed", reason: string | null) => {
+    watcher.stop();
     server.close();
     for (const client of clients) client.destroy();
     await vm.destroy();
@@ -202,7 +211,7 @@ function scheduleExpiry(expiresAt: string | null, expire: () => Promise<void>): 
 interface SupervisorOps {
   stop(): Promise<void>;
   fork(args: Record<string, unknown>): Promise<Record<string, unknown>>;
-  publish(hostPort: number, guestPort: number): Promise<void>;
+  publish(hostPort: number, guestPort: number, service: string): Promise<void>;
   unpublish(hostPort: number): Promise<void>;
 }
 
@@ -270,8 +279,10 @@ function serveClient(
     "pyro.publish": async (args) => {
       const hostPort = portArg(args.host_port, "host_port");
       const guestPort = portArg(args.guest_port, "guest_port");
+      if (typeof args.service !== "string" || args.service === "")
+        throw new OpError(WireCodes.BadArgs, "pyro.publish needs the service's name");
       try {
-        await ops.publish(hostPort, guestPort);
+        await ops.publish(hostPort, guestPort, args.service);
       } catch (error) {
         throw new OpError(WireCodes.PublishFailed, toPyroError(error).message);
       }

@@ -163,39 +163,50 @@ export class MicroVm {
     const started = Date.now();
     const overlay = options.disk ?? path.join(dir, "root.qcow2");
     if (!fs.existsSync(overlay)) await createOverlay(options.images.rootBase, overlay);
-    const egressSocket = path.join(dir, "egress.sock");
-    const network = options.network && userNetwork(egressSocket, options.network.allowHostPorts);
-    const egress = network && (await EgressProxy.listen(egressSocket));
-    const qemuArgs = buildQemuArgs({
-      accel: options.accel,
-      vcpus: options.vcpus,
-      memMib: options.memMib,
-      ...(options.memory ? { memory: options.memory } : {}),
-      kernel: options.images.kernel,
-      initrd: options.images.initrd,
-      kernelArgs: [],
-      disks: [
-        { path: overlay, format: "qcow2", readonly: false },
-        { path: options.images.runtimeDisk, format: "raw", readonly: true },
-      ],
-      agentSocket,
-      qmpSocket: path.join(dir, "qmp.sock"),
-      console: path.join(dir, "console.log"),
-      // Loaded by resumeIncoming, once the migration capabilities are set.
-      ...(options.restoreFrom ? { incoming: "defer" } : {}),
-      ...(network ? { network } : {}),
-    });
-    const setpriv = options.ephemeral ? findExecutable("setpriv") : undefined;
-    const [command, args] = setpriv
-      ? [setpriv, ["--pdeathsig", "KILL", "--", options.qemuBinary, ...qemuArgs]]
-      : [options.qemuBinary, qemuArgs];
-    progress(`${options.restoreFrom ? "restoring" : "booting"} ${id} (${options.accel})`);
-    const snapshotFd = options.restoreFrom ? fs.openSync(options.restoreFrom, "r") : undefined;
-    const child = spawn(command, args, {
-      stdio: ["ignore", "ignore", "pipe", ...(snapshotFd === undefined ? [] : [snapshotFd])],
-      detached: !options.ephemeral,
-    });
-    if (snapshotFd !== undefined) fs.closeSync(snapshotFd);
+    const network = options.network && userNetwork(dir, options.network.allowHostPorts);
+    const egress = options.network
+      ? await startEgress(dir, options.network.allowHostPorts)
+      : undefined;
+    let child: ChildProcess;
+    try {
+      const qemuArgs = buildQemuArgs({
+        accel: options.accel,
+        vcpus: options.vcpus,
+        memMib: options.memMib,
+        ...(options.memory ? { memory: options.memory } : {}),
+        kernel: options.images.kernel,
+        initrd: options.images.initrd,
+        kernelArgs: [],
+        disks: [
+          { path: overlay, format: "qcow2", readonly: false },
+          { path: options.images.runtimeDisk, format: "raw", readonly: true },
+        ],
+        agentSocket,
+        qmpSocket: path.join(dir, "qmp.sock"),
+        console: path.join(dir, "console.log"),
+        // Loaded by resumeIncoming, once the migration capabilities are set.
+        ...(options.restoreFrom ? { incoming: "defer" } : {}),
+        ...(network ? { network } : {}),
+      });
+      const setpriv = options.ephemeral ? findExecutable("setpriv") : undefined;
+      const [command, args] = setpriv
+        ? [setpriv, ["--pdeathsig", "KILL", "--", options.qemuBinary, ...qemuArgs]]
+        : [options.qemuBinary, qemuArgs];
+      progress(`${options.restoreFrom ? "restoring" : "booting"} ${id} (${options.accel})`);
+      const snapshotFd = options.restoreFrom ? fs.openSync(options.restoreFrom, "r") : undefined;
+      try {
+        child = spawn(command, args, {
+          stdio: ["ignore", "ignore", "pipe", ...(snapshotFd === undefined ? [] : [snapshotFd])],
+          detached: !options.ephemeral,
+        });
+      } finally {
+        if (snapshotFd !== undefined) fs.closeSync(snapshotFd);
+      }
+    } catch (error) {
+      // Nothing started: the proxy must not keep this process alive.
+      await egress?.close();
+      throw error;
+    }
     const vm = new MicroVm(id, dir, child);
     vm.egress = egress;
     child.on("error", () => {});
@@ -377,25 +388,34 @@ export class MicroVm {
    */
   async forwardPort(hostPort: number, guestPort: number): Promise<void> {
     const rule = `tcp:127.0.0.1:${hostPort}-${GUEST_NETWORK.guestAddress}:${guestPort}`;
-    await this.monitor(`hostfwd_add ${NETDEV_ID} ${rule}`, `forward host port ${hostPort}`);
+    // Success is silent; anything said is why it failed.
+    const said = await this.monitor(`hostfwd_add ${NETDEV_ID} ${rule}`);
+    if (said) {
+      throw new PyroError(
+        ErrorCodes.Conflict,
+        `QEMU could not forward host port ${hostPort}: ${said}`,
+      );
+    }
   }
 
+  /** Stop forwarding a published port; one that is not forwarded (any more) is fine. */
   async unforwardPort(hostPort: number): Promise<void> {
-    await this.monitor(
-      `hostfwd_remove ${NETDEV_ID} tcp:127.0.0.1:${hostPort}`,
-      `stop forwarding host port ${hostPort}`,
+    const said = await this.monitor(`hostfwd_remove ${NETDEV_ID} tcp:127.0.0.1:${hostPort}`);
+    if (!said || /removed$/.test(said) || /not found/i.test(said)) return;
+    throw new PyroError(
+      ErrorCodes.Conflict,
+      `QEMU could not stop forwarding host port ${hostPort}: ${said}`,
     );
   }
 
-  /** A human-monitor command (hostfwd has no QMP twin); any output is its error. */
-  private async monitor(command: string, what: string): Promise<void> {
+  /** A human-monitor command (hostfwd has no QMP twin): what it printed. */
+  private async monitor(command: string): Promise<string> {
     const out = await (
       await this.qmp()
     ).execute("human-monitor-command", {
       "command-line": command,
     });
-    const said = typeof out === "string" ? out.trim() : "";
-    if (said) throw new PyroError(ErrorCodes.Conflict, `QEMU could not ${what}: ${said}`);
+    return typeof out === "string" ? out.trim() : "";
   }
 
   /** Let a VM paused by `saveState()` run again. */
@@ -438,22 +458,39 @@ export class MicroVm {
   }
 }
 
+/** Where a VM's egress proxy listens, and where each allowed host port is served. */
+const egressSocket = (dir: string) => path.join(dir, "egress.sock");
+const hostPortSocket = (dir: string, port: number) => path.join(dir, `host-${port}.sock`);
+
+/** The egress proxy of a networked VM, serving its allowed host ports too. */
+async function startEgress(dir: string, allowHostPorts: number[]): Promise<EgressProxy> {
+  const proxy = await EgressProxy.listen(egressSocket(dir));
+  try {
+    for (const port of allowHostPorts) await proxy.forwardHostPort(port, hostPortSocket(dir, port));
+  } catch (error) {
+    await proxy.close();
+    throw error;
+  }
+  return proxy;
+}
+
 /**
  * The guest's network: its egress proxy at PROXY_URL, and each allowed host
- * port at the host address. socat carries each connection (one process per
- * connection, started by QEMU).
+ * port at the host address, both served by this process (startEgress).
+ * socat carries each connection there (one process per connection, started
+ * by QEMU; the proxy's connection limits bound how many live at once).
  */
-function userNetwork(egressSocket: string, allowHostPorts: number[]): UserNetwork {
+function userNetwork(dir: string, allowHostPorts: number[]): UserNetwork {
   const socat = findExecutable("socat");
   if (!socat) {
     throw new PyroError(ErrorCodes.HostRequirementMissing, "networked workspaces need socat", {
       fix: { kind: "run_setup", packages: ["socat"] },
     });
   }
-  if (/[\s'"\\,]/.test(egressSocket)) {
+  if (/[\s'"\\,]/.test(dir + socat)) {
     throw new PyroError(
       ErrorCodes.UsageError,
-      `pyro's state directory cannot hold a networked VM: its path has spaces, quotes or commas (${egressSocket})`,
+      `a networked VM needs paths without spaces, quotes or commas (${dir}, ${socat})`,
       { hint: "set PYRO_HOME to a plain path" },
     );
   }
@@ -464,12 +501,12 @@ function userNetwork(egressSocket: string, allowHostPorts: number[]): UserNetwor
       {
         address: GUEST_NETWORK.proxyAddress,
         port: GUEST_NETWORK.proxyPort,
-        command: [socat, "STDIO", `UNIX-CONNECT:${egressSocket}`],
+        command: [socat, "STDIO", `UNIX-CONNECT:${egressSocket(dir)}`],
       },
       ...allowHostPorts.map((port) => ({
         address: GUEST_NETWORK.hostAddress,
         port,
-        command: [socat, "STDIO", `TCP:127.0.0.1:${port}`],
+        command: [socat, "STDIO", `UNIX-CONNECT:${hostPortSocket(dir, port)}`],
       })),
     ],
   };

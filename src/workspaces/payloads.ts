@@ -73,6 +73,8 @@ export function networkOf(record: WorkspaceRecord): WorkspaceNetwork {
 export interface WorkspaceService extends ServiceInfo {
   workspace_id: string;
   published_ports: PublishedPort[];
+  /** Things worth knowing at start, e.g. a published guest port bound to loopback only. */
+  warnings: string[];
 }
 
 /** A named snapshot: a saved copy of /workspace that reset can go back to. */

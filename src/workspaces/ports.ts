@@ -78,7 +78,11 @@ export async function publishPorts(
     try {
       for (const request of requests) {
         const hostPort = await chooseHostPort(request.hostPort, taken);
-        await agent.request("pyro.publish", { host_port: hostPort, guest_port: request.guestPort });
+        await agent.request("pyro.publish", {
+          host_port: hostPort,
+          guest_port: request.guestPort,
+          service,
+        });
         const port: PublishedPort = {
           host_address: "127.0.0.1",
           host_port: hostPort,
@@ -89,40 +93,48 @@ export async function publishPorts(
         taken.set(hostPort, `service ${service} of workspace ${record.name ?? record.id}`);
       }
     } catch (error) {
-      await unforward(agent, published);
+      await unforward(agent, published).catch(() => {});
       throw error;
     }
     await ctx.store.update(record.id, (r) => {
-      r.published_ports = [...(r.published_ports ?? []), ...published];
+      // A stop or reset that came in meanwhile took the VM and its forwards with it.
+      if (sameRun(r, record)) r.published_ports = [...(r.published_ports ?? []), ...published];
     });
     return published;
   });
 }
 
-/** Stop forwarding the ports of `service` and forget them. */
+/** The record still describes the same running VM as `then` (no stop, reset or restart since). */
+export function sameRun(now: WorkspaceRecord, then: WorkspaceRecord): boolean {
+  return now.state === "started" && now.supervisor_pid === then.supervisor_pid;
+}
+
+/**
+ * Stop forwarding the ports of `service` and forget them; `only` limits it
+ * to the ports one call published (its own undo).
+ */
 export async function unpublishPorts(
   ctx: WorkspaceContext,
   agent: AgentClient,
   id: string,
   service: string,
+  only?: PublishedPort[],
 ): Promise<PublishedPort[]> {
+  const mine = (p: PublishedPort) =>
+    p.service === service && (!only || only.some((o) => o.host_port === p.host_port));
   return withPortLock(ctx, async () => {
-    const ports = (ctx.store.readRaw(id)?.published_ports ?? []).filter(
-      (p) => p.service === service,
-    );
+    const ports = (ctx.store.readRaw(id)?.published_ports ?? []).filter(mine);
     if (ports.length === 0) return [];
     await unforward(agent, ports);
     await ctx.store.update(id, (r) => {
-      r.published_ports = (r.published_ports ?? []).filter((p) => p.service !== service);
+      r.published_ports = (r.published_ports ?? []).filter((p) => !mine(p));
     });
     return ports;
   });
 }
 
 async function unforward(agent: AgentClient, ports: PublishedPort[]): Promise<void> {
-  for (const port of ports) {
-    await agent.request("pyro.unpublish", { host_port: port.host_port }).catch(() => {});
-  }
+  for (const port of ports) await agent.request("pyro.unpublish", { host_port: port.host_port });
 }
 
 function withPortLock<T>(ctx: WorkspaceContext, fn: () => Promise<T>): Promise<T> {

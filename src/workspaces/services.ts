@@ -13,7 +13,8 @@ import { serviceIsLive, type WorkspaceRecord } from "../records/store.js";
 import { BOUNDS, DEFAULTS, OUTPUT_LIMITS } from "../limits.js";
 import { WORKSPACE_ROOT, type WorkspaceContext } from "./context.js";
 import type { WorkspaceService } from "./payloads.js";
-import { parsePublish, publishPorts, requirePublishing, unpublishPorts } from "./ports.js";
+import { parsePublish, publishPorts, requirePublishing, sameRun, unpublishPorts } from "./ports.js";
+import { withLock } from "../util/lock.js";
 
 export interface ServiceStartOptions {
   /** A shell command line (run with sh -lc), or an argv. */
@@ -72,51 +73,63 @@ export async function startService(
   if (requests.length > 0) requirePublishing(record);
   const { argv } = prepareCommand(options.command, undefined);
 
-  return ctx.withAgent(record, async (agent) => {
-    await assertNotRunning(agent, record, name);
-    const published = await publishPorts(ctx, agent, record, name, requests);
-    let info: ServiceInfo & { log_tail: string };
-    try {
-      info = await agent.request("service_start", {
+  // One start or stop of a workspace's services at a time: a name is checked, its ports
+  // published and its process started as one step.
+  return withServiceLock(ctx, record.id, () =>
+    ctx.withAgent(record, async (agent) => {
+      const previous = await existing(agent, record, name);
+      // Ports of an earlier run that ended on its own are not this run's.
+      if (previous) await unpublishPorts(ctx, agent, record.id, name);
+      const published = await publishPorts(ctx, agent, record, name, requests);
+      let info: ServiceInfo & { log_tail: string; warnings: string[] };
+      try {
+        info = await agent.request("service_start", {
+          name,
+          argv,
+          cwd: options.cwd ?? WORKSPACE_ROOT,
+          env: options.env ?? {},
+          readiness,
+          ready_timeout_ms: Math.round(timeoutSeconds * 1000),
+          ready_interval_ms: intervalMs,
+          published_guest_ports: requests.map((r) => r.guestPort),
+        });
+      } catch (error) {
+        await unpublishPorts(ctx, agent, record.id, name, published).catch(() => {});
+        throw error;
+      }
+      const { log_tail: logTail, warnings, ...service } = info;
+      if (service.state === "failed") await unpublishPorts(ctx, agent, record.id, name, published);
+      await remember(ctx, record, service);
+      ctx.recordEvent(record.id, {
+        kind: "service_start",
         name,
-        argv,
-        cwd: options.cwd ?? WORKSPACE_ROOT,
-        env: options.env ?? {},
-        readiness,
-        ready_timeout_ms: Math.round(timeoutSeconds * 1000),
-        ready_interval_ms: intervalMs,
+        command: service.command,
+        state: service.state,
+        published_ports: published.map((p) => ({
+          host_port: p.host_port,
+          guest_port: p.guest_port,
+        })),
       });
-    } catch (error) {
-      await unpublishPorts(ctx, agent, record.id, name);
-      throw error;
-    }
-    const { log_tail: logTail, ...service } = info;
-    if (service.state === "failed") await unpublishPorts(ctx, agent, record.id, name);
-    await remember(ctx, record.id, service);
-    ctx.recordEvent(record.id, {
-      kind: "service_start",
-      name,
-      command: service.command,
-      state: service.state,
-      published_ports: published.map((p) => ({ host_port: p.host_port, guest_port: p.guest_port })),
-    });
-    const label = record.name ?? record.id;
-    if (service.state === "failed") {
-      throw new PyroError(
-        ErrorCodes.ServiceFailed,
-        `service ${name} failed: ${service.stop_reason ?? "unknown reason"}` +
-          (logTail.trim()
-            ? `\nlast lines of its log:\n${logTail.trimEnd()}`
-            : "\n(its log is empty)"),
-        {
-          fix: { kind: "read_service_logs", workspace: label, service: name },
-          details: { service: { ...service, workspace_id: record.id, published_ports: [] } },
-        },
-      );
-    }
-    await ctx.touch(record.id);
-    return { ...service, workspace_id: record.id, published_ports: published };
-  });
+      const label = record.name ?? record.id;
+      if (service.state === "failed") {
+        throw new PyroError(
+          ErrorCodes.ServiceFailed,
+          `service ${name} failed: ${service.stop_reason ?? "unknown reason"}` +
+            (logTail.trim()
+              ? `\nlast lines of its log:\n${logTail.trimEnd()}`
+              : "\n(its log is empty)"),
+          {
+            fix: { kind: "read_service_logs", workspace: label, service: name },
+            details: {
+              service: { ...service, workspace_id: record.id, published_ports: [], warnings: [] },
+            },
+          },
+        );
+      }
+      await ctx.touch(record.id);
+      return { ...service, workspace_id: record.id, published_ports: published, warnings };
+    }),
+  );
 }
 
 export async function listServices(
@@ -203,21 +216,23 @@ export async function stopService(
   name: string,
 ): Promise<WorkspaceService> {
   const record = ctx.store.resolve(idOrName);
-  return ctx.withAgent(record, async (agent) => {
-    const service = await agent.request("service_stop", { name }).catch((error: unknown) => {
-      throw withServiceFix(error, record);
-    });
-    await unpublishPorts(ctx, agent, record.id, name);
-    await remember(ctx, record.id, service);
-    ctx.recordEvent(record.id, {
-      kind: "service_stop",
-      name,
-      state: service.state,
-      stop_reason: service.stop_reason,
-    });
-    await ctx.touch(record.id);
-    return { ...service, workspace_id: record.id, published_ports: [] };
-  });
+  return withServiceLock(ctx, record.id, () =>
+    ctx.withAgent(record, async (agent) => {
+      const service = await agent.request("service_stop", { name }).catch((error: unknown) => {
+        throw withServiceFix(error, record);
+      });
+      await unpublishPorts(ctx, agent, record.id, name);
+      await remember(ctx, record, service);
+      ctx.recordEvent(record.id, {
+        kind: "service_stop",
+        name,
+        state: service.state,
+        stop_reason: service.stop_reason,
+      });
+      await ctx.touch(record.id);
+      return { ...service, workspace_id: record.id, published_ports: [], warnings: [] };
+    }),
+  );
 }
 
 /**
@@ -231,15 +246,21 @@ async function observed(
   service: ServiceInfo,
 ): Promise<WorkspaceService> {
   if (!serviceIsLive(service)) await unpublishPorts(ctx, agent, record.id, service.name);
-  await remember(ctx, record.id, service);
+  await remember(ctx, record, service);
   const ports = (ctx.store.readRaw(record.id)?.published_ports ?? []).filter(
     (p) => p.service === service.name,
   );
-  return { ...service, workspace_id: record.id, published_ports: ports };
+  return { ...service, workspace_id: record.id, published_ports: ports, warnings: [] };
 }
 
-async function remember(ctx: WorkspaceContext, id: string, service: ServiceInfo): Promise<void> {
-  await ctx.store.update(id, (r) => {
+/** Keep the host's view of a service, unless the VM it ran in is gone since `record` was read. */
+async function remember(
+  ctx: WorkspaceContext,
+  record: WorkspaceRecord,
+  service: ServiceInfo,
+): Promise<void> {
+  await ctx.store.update(record.id, (r) => {
+    if (!sameRun(r, record)) return;
     const others = (r.services ?? []).filter((s) => s.name !== service.name);
     r.services = [
       ...others,
@@ -254,19 +275,29 @@ async function remember(ctx: WorkspaceContext, id: string, service: ServiceInfo)
   });
 }
 
-async function assertNotRunning(
+/** The service of that name that ran before, if any; one still running is a conflict. */
+async function existing(
   agent: AgentClient,
   record: WorkspaceRecord,
   name: string,
-): Promise<void> {
+): Promise<ServiceInfo | undefined> {
   const { services } = await agent.request("service_list", {});
-  const running = services.find((s) => s.name === name && serviceIsLive(s));
-  if (running) {
+  const found = services.find((s) => s.name === name);
+  if (found && serviceIsLive(found)) {
     throw new PyroError(
       ErrorCodes.Conflict,
-      `service ${name} of workspace ${record.name ?? record.id} is already ${running.state}: stop it first, or use another name`,
+      `service ${name} of workspace ${record.name ?? record.id} is already ${found.state}: stop it first, or use another name`,
     );
   }
+  return found;
+}
+
+function withServiceLock<T>(ctx: WorkspaceContext, id: string, fn: () => Promise<T>): Promise<T> {
+  return withLock(ctx.store.file(id, "services.lock"), fn, {
+    // A start holds it while its service gets ready.
+    timeoutMs: (BOUNDS.serviceReadyTimeoutSeconds.max + 60) * 1000,
+    what: `the services lock of ${id}`,
+  });
 }
 
 /** An unknown service name: say which services the workspace has. */

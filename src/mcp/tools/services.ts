@@ -53,7 +53,9 @@ export const serviceStart = defineWorkspaceTool({
       .positive()
       .max(BOUNDS.serviceReadyTimeoutSeconds.max)
       .optional()
-      .describe(`default ${DEFAULTS.serviceReadyTimeoutSeconds}`),
+      .describe(
+        `default ${DEFAULTS.serviceReadyTimeoutSeconds}; chat hosts give up on a tool call after about 60 s, so stay well below that`,
+      ),
     ready_interval_ms: z
       .number()
       .int()
@@ -82,7 +84,8 @@ export const serviceStart = defineWorkspaceTool({
       readyIntervalMs: args.ready_interval_ms,
       publish: args.publish,
     });
-    return json(started, describeService(started));
+    const warnings = started.warnings.map((w) => `\nwarning: ${w}`).join("");
+    return json(started, `${describeService(started)}${warnings}`);
   },
 });
 
