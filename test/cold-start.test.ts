@@ -135,4 +135,28 @@ describe("MCP cold-start mode", () => {
       await callTool(client, "workspace_delete", { workspace_id: created.data.id });
     }
   });
+
+  it("reports a workspace's network with vm_network_info (workspace-full)", async () => {
+    const client = await connectMcp(["--profile", "workspace-full"]);
+    const created = await callTool(client, "workspace_create", {
+      network_policy: "egress",
+      allow_host_ports: [11434],
+    });
+    const id = created.data.id as string;
+    try {
+      const info = await callTool(client, "vm_network_info", { vm_id: id });
+      expect(info.data).toMatchObject({
+        workspace_id: id,
+        policy: "egress",
+        guest_address: "10.0.2.15",
+        egress_proxy: "http://10.0.2.100:3128",
+        host_address: "10.0.2.254",
+        allowed_host_ports: [11434],
+        published_ports: [],
+      });
+      expect(info.text).toContain("host ports reachable at 10.0.2.254: 11434");
+    } finally {
+      await callTool(client, "workspace_delete", { workspace_id: id });
+    }
+  });
 });

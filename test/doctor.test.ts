@@ -14,6 +14,9 @@ describe("pyro doctor", () => {
     expect(json.acceleration?.reason.length).toBeGreaterThan(0);
     expect(json.capabilities.boot.ok).toBe(true);
     expect(json.capabilities.guest_exec.ok).toBe(true);
+    // The boot check's guest has a network device and reaches pyro's egress proxy.
+    expect(json.capabilities.network).toMatchObject({ ok: true });
+    expect(json.capabilities.network.detail).toMatch(/reached pyro's egress proxy/);
     expect(json.environments.find((e) => e.name === "debian:12")?.state).toBe("installed");
     expect(json.checks.every((c) => c.ok)).toBe(true);
     expect(json.ok).toBe(true);

@@ -139,6 +139,21 @@ describe("pyro run", () => {
     expect(json.vcpu_count).toBe(2);
   });
 
+  it("--network gives the one-shot VM egress through the proxy; without it there is no device", async () => {
+    const probe = "ls /sys/class/net | tr '\\n' ' '; echo \"$https_proxy\"";
+    const on = await runCliJson<RunPayload & { network_policy: string }>([
+      "run",
+      "--network",
+      "--",
+      probe,
+    ]);
+    expect(on.json.stdout).toBe("eth0 lo http://10.0.2.100:3128\n");
+    expect(on.json.network_policy).toBe("egress");
+    const off = await runCliJson<RunPayload & { network_policy: string }>(["run", "--", probe]);
+    expect(off.json.stdout).toBe("lo \n");
+    expect(off.json.network_policy).toBe("off");
+  });
+
   it("refuses an unknown environment with the catalog", async () => {
     const result = await runCli(["run", "debian:13", "--", "true"]);
     expect(result.code).toBe(1);

@@ -6,7 +6,7 @@
 import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
-import { GUEST_NETWORK, GUEST_PROXY_ENV } from "../network/policy.js";
+import { GUEST_NETWORK, GUEST_PROXY_ENV } from "../network/addresses.js";
 import { OpError } from "../protocol/errors.js";
 
 export const BASE_ENV: Record<string, string> = {

@@ -9,9 +9,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import http from "node:http";
-import https from "node:https";
-import net from "node:net";
+import type net from "node:net";
 import path from "node:path";
 import type { ChannelContext, Handler } from "../protocol/channel-server.js";
 import { OpError, WireCodes } from "../protocol/errors.js";
@@ -432,9 +430,16 @@ async function isReady(
   }
 }
 
-function connects(host: string, port: number, timeoutMs: number): Promise<boolean> {
+/*
+ * node:net, node:http and node:https are loaded when a readiness check first
+ * needs them, not at agent start: under software emulation loading them
+ * (https pulls in tls and crypto) adds most of a second to every cold boot.
+ */
+
+async function connects(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  const { connect } = await import("node:net");
   return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
+    const socket: net.Socket = connect({ host, port });
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
@@ -446,9 +451,9 @@ function connects(host: string, port: number, timeoutMs: number): Promise<boolea
 }
 
 /** Ready when the URL answers 2xx or 3xx (a dev server's own certificate is accepted). */
-function answers(url: string, timeoutMs: number): Promise<boolean> {
+async function answers(url: string, timeoutMs: number): Promise<boolean> {
+  const { get } = url.startsWith("https:") ? await import("node:https") : await import("node:http");
   return new Promise((resolve) => {
-    const get = url.startsWith("https:") ? https.get : http.get;
     try {
       const request = get(url, { timeout: timeoutMs, rejectUnauthorized: false }, (response) => {
         response.resume();

@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { EgressProxy } from "../network/egress-proxy.js";
-import { GUEST_NETWORK } from "../network/policy.js";
+import { GUEST_NETWORK } from "../network/addresses.js";
 import type { AgentClient } from "../protocol/client.js";
 import { findExecutable } from "../util/which.js";
 import type { QemuInfo } from "../vm/qemu.js";

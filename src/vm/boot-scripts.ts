@@ -8,7 +8,7 @@
  *    As PID 1, busybox ash reaps orphans while it waits for the agent.
  */
 
-import { GUEST_NETWORK } from "../network/policy.js";
+import { GUEST_NETWORK } from "../network/addresses.js";
 
 export const ROOT_LABEL = "pyro-root";
 export const RUNTIME_LABEL = "pyro-runtime";

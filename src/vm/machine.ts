@@ -16,7 +16,7 @@ import { runCommand } from "../util/process.js";
 import { silentProgress, type ProgressFn } from "../util/progress.js";
 import { findExecutable } from "../util/which.js";
 import { EgressProxy } from "../network/egress-proxy.js";
-import { GUEST_NETWORK } from "../network/policy.js";
+import { GUEST_NETWORK } from "../network/addresses.js";
 import {
   buildQemuArgs,
   NETDEV_ID,

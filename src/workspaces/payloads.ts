@@ -10,7 +10,8 @@ import type {
   WorkspaceRecord,
   WorkspaceState,
 } from "../records/store.js";
-import { GUEST_NETWORK, hasNetwork, PROXY_URL, type NetworkPolicy } from "../network/policy.js";
+import { GUEST_NETWORK, PROXY_URL } from "../network/addresses.js";
+import { hasNetwork, type NetworkPolicy } from "../network/policy.js";
 import type { ServiceInfo } from "../protocol/messages.js";
 
 export interface Workspace {
