@@ -36,6 +36,11 @@ async function exec(id: string, command: string): Promise<WorkspaceExecResult> {
   return json;
 }
 
+/** `pyro workspace service start ARGS --json` (flags, then "--" and the command). */
+function serviceStart(...args: string[]) {
+  return runCliJson<WorkspaceService>(["workspace", "service", "start", ...args]);
+}
+
 /** A host server on 127.0.0.1 that answers with `body`. */
 async function hostServer(body: string): Promise<http.Server> {
   const server = http.createServer((_req, res) => res.end(body));
@@ -146,17 +151,7 @@ describe("network policies", () => {
     expect(lines[5]).toMatch(/ 200 model server$/);
     expect(probe.stdout).not.toContain("host secret");
 
-    const publish = await runCliJson([
-      "workspace",
-      "service",
-      "start",
-      ws.id,
-      "web",
-      "--publish",
-      "8000",
-      "--",
-      "sleep 60",
-    ]);
+    const publish = await serviceStart(ws.id, "web", "--publish", "8000", "--", "sleep 60");
     expect(publish.code).toBe(1);
     expect(publish.json).toMatchObject({ error: { code: "network_policy" } });
   });
@@ -172,10 +167,7 @@ describe("services and published ports", () => {
   it("publishes a ready HTTP service on 127.0.0.1 only, and unpublishes it on stop, reset and delete", async () => {
     const ws = await create("--network-policy", "egress+published-ports");
     const start = () =>
-      runCliJson<WorkspaceService>([
-        "workspace",
-        "service",
-        "start",
+      serviceStart(
         ws.id,
         "web",
         "--ready-http",
@@ -184,7 +176,7 @@ describe("services and published ports", () => {
         "8000",
         "--",
         "python3 -m http.server 8000",
-      ]);
+      );
     const started = await start();
     expect(started.code).toBe(0);
     expect(started.json).toMatchObject({ name: "web", state: "ready", workspace_id: ws.id });
@@ -233,17 +225,7 @@ describe("services and published ports", () => {
 
   it("unpublishes the ports of a service that ends on its own, without being asked", async () => {
     const ws = await create("--network-policy", "egress+published-ports");
-    const started = await runCliJson<WorkspaceService>([
-      "workspace",
-      "service",
-      "start",
-      ws.id,
-      "brief",
-      "--publish",
-      "9100",
-      "--",
-      "sleep 3",
-    ]);
+    const started = await serviceStart(ws.id, "brief", "--publish", "9100", "--", "sleep 3");
     expect(started.json.state).toBe("running");
     const port = started.json.published_ports[0]!.host_port;
     expect(listeners(port)).toEqual(["0100007F"]);
@@ -260,49 +242,23 @@ describe("services and published ports", () => {
   it("fails a service that is never ready, refuses a host port another workspace holds, and summarises", async () => {
     const first = await create("--network-policy", "egress+published-ports");
     const second = await create("--network-policy", "egress+published-ports");
-    const zero = await runCliJson([
-      "workspace",
-      "service",
-      "start",
-      first.id,
-      "hold",
-      "--publish",
-      "0:9000",
-      "--",
-      "sleep 600",
-    ]);
+    const zero = await serviceStart(first.id, "hold", "--publish", "0:9000", "--", "sleep 600");
     expect(zero.code).toBe(2); // port 0 is not a port
-    const taken = await runCliJson<WorkspaceService>([
-      "workspace",
-      "service",
-      "start",
-      first.id,
-      "hold",
-      "--publish",
-      "9000",
-      "--",
-      "sleep 600",
-    ]);
+    const taken = await serviceStart(first.id, "hold", "--publish", "9000", "--", "sleep 600");
     const hostPort = taken.json.published_ports[0]!.host_port;
-    const clash = await runCliJson([
-      "workspace",
-      "service",
-      "start",
+    const clash = await serviceStart(
       second.id,
       "other",
       "--publish",
       `${hostPort}:9000`,
       "--",
       "sleep 600",
-    ]);
+    );
     expect(clash.code).toBe(1);
     expect(clash.json).toMatchObject({ error: { code: "conflict" } });
     expect(JSON.stringify(clash.json)).toContain(`service hold of workspace ${first.id}`);
 
-    const never = await runCliJson([
-      "workspace",
-      "service",
-      "start",
+    const never = await serviceStart(
       second.id,
       "never",
       "--ready-tcp",
@@ -313,7 +269,7 @@ describe("services and published ports", () => {
       "9999",
       "--",
       "echo waiting for nothing; sleep 600",
-    ]);
+    );
     expect(never.code).toBe(1);
     expect(never.json).toMatchObject({ error: { code: "service_failed" } });
     expect(JSON.stringify(never.json)).toContain("not ready after 3 s");
@@ -326,17 +282,14 @@ describe("services and published ports", () => {
     );
     expect(gone.stdout).toBe("0\n");
 
-    const crash = await runCliJson([
-      "workspace",
-      "service",
-      "start",
+    const crash = await serviceStart(
       second.id,
       "crash",
       "--ready-file",
       "/tmp/never",
       "--",
       "echo bad config >&2; exit 4",
-    ]);
+    );
     expect(JSON.stringify(crash.json)).toContain("exited before it was ready (exit code 4)");
     expect(JSON.stringify(crash.json)).toContain("bad config");
 

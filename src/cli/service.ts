@@ -3,7 +3,13 @@
  * printing only; each is one SDK call whose payload `--json` prints.
  */
 import type { Command } from "commander";
-import { DEFAULTS, ErrorCodes, PyroError, type WorkspaceService } from "../index.js";
+import {
+  DEFAULTS,
+  ErrorCodes,
+  PyroError,
+  type ServiceStartOptions,
+  type WorkspaceService,
+} from "../index.js";
 import { act, collect, positiveInt, positiveNumber, sdk } from "./common.js";
 import { printJson, table } from "./output.js";
 
@@ -66,16 +72,8 @@ export function registerServiceCommands(ws: Command, passthrough: string[]): voi
       (
         id: string,
         name: string,
-        opts: JsonOpt & {
-          cwd?: string;
-          readyFile?: string;
-          readyTcp?: number;
-          readyHttp?: string;
-          readyCommand?: string;
-          readyTimeoutSeconds?: number;
-          readyIntervalMs?: number;
-          publish?: string[];
-        },
+        opts: JsonOpt &
+          Omit<ServiceStartOptions, "command" | "publish" | "env"> & { publish?: string[] },
       ) =>
         act(!!opts.json, async () => {
           if (passthrough.length === 0) {
@@ -83,16 +81,10 @@ export function registerServiceCommands(ws: Command, passthrough: string[]): voi
               hint: "usage: pyro workspace service start ID NAME [options] -- COMMAND…",
             });
           }
-          const started = await sdk(!!opts.json).workspaces.startService(id, name, {
+          const { json, ...options } = opts;
+          const started = await sdk(!!json).workspaces.startService(id, name, {
+            ...options,
             command: passthrough,
-            cwd: opts.cwd,
-            readyFile: opts.readyFile,
-            readyTcp: opts.readyTcp,
-            readyHttp: opts.readyHttp,
-            readyCommand: opts.readyCommand,
-            readyTimeoutSeconds: opts.readyTimeoutSeconds,
-            readyIntervalMs: opts.readyIntervalMs,
-            publish: opts.publish,
           });
           if (opts.json) return printJson(started);
           process.stdout.write(`${describeService(started)}\n`);
