@@ -10,6 +10,17 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** Alive and not a zombie: it still holds its files, sockets and memory. */
+export function processRunning(pid: number): boolean {
+  if (!processAlive(pid)) return false;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The command line of `pid` as /proc has it (arguments NUL-separated; a
  * process that set its title shows that instead), or "" if it is gone.

@@ -23,7 +23,12 @@ import { requireHostTools } from "../host/requirements.js";
 import { hasNetwork, parseAllowedHostPorts, parseNetworkPolicy } from "../network/policy.js";
 import { claimStandby, spawnStandby } from "../supervisor/standby-pool.js";
 import { startSupervisor } from "../supervisor/spawn.js";
-import { commandLine, processAlive, processesMentioning } from "../util/procs.js";
+import {
+  commandLine,
+  processAlive,
+  processesMentioning,
+  processRunning,
+} from "../util/procs.js";
 import { trace } from "../util/trace.js";
 import { EMPTY_TAR, type SkippedEntry } from "./archives.js";
 import {
@@ -383,7 +388,13 @@ export async function destroy(ctx: WorkspaceContext, id: string): Promise<void> 
   } catch {
     return; // already gone
   }
-  if (raw) killProcesses(ctx, raw);
+  if (raw) {
+    const killed = killProcesses(ctx, raw);
+    // A standby's QEMU does not name the workspace: it dies with its supervisor.
+    if (raw.qemu_pid && isWorkspaceProcess(raw.qemu_pid)) killed.push(raw.qemu_pid);
+    // Returns once QEMU is gone, and with it every port it forwarded.
+    await waitUntil(() => !killed.some(processRunning), 10_000);
+  }
   fs.rmSync(graveyard, { recursive: true, force: true });
 }
 
@@ -392,15 +403,18 @@ export async function destroy(ctx: WorkspaceContext, id: string): Promise<void> 
  * by their command lines (which name the workspace) so that a record that
  * lost track of them (an interrupted create) cannot leak them.
  */
-export function killProcesses(ctx: WorkspaceContext, record: WorkspaceRecord): void {
+export function killProcesses(ctx: WorkspaceContext, record: WorkspaceRecord): number[] {
+  const killed: number[] = [];
   for (const pid of processesMentioning(record.id)) {
     if (pid === process.pid || !isWorkspaceProcess(pid)) continue;
     try {
       process.kill(pid, "SIGKILL");
+      killed.push(pid);
     } catch {
       // gone
     }
   }
+  return killed;
 }
 
 /** Delete workspaces whose expiry has passed; leftovers of interrupted deletes too. */
