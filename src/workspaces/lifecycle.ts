@@ -23,12 +23,7 @@ import { requireHostTools } from "../host/requirements.js";
 import { hasNetwork, parseAllowedHostPorts, parseNetworkPolicy } from "../network/policy.js";
 import { claimStandby, spawnStandby } from "../supervisor/standby-pool.js";
 import { startSupervisor } from "../supervisor/spawn.js";
-import {
-  commandLine,
-  processAlive,
-  processesMentioning,
-  processRunning,
-} from "../util/procs.js";
+import { commandLine, processAlive, processesMentioning, processRunning } from "../util/procs.js";
 import { trace } from "../util/trace.js";
 import { EMPTY_TAR, type SkippedEntry } from "./archives.js";
 import {
