@@ -257,6 +257,29 @@ describe("services and published ports", () => {
     expect(clash.code).toBe(1);
     expect(clash.json).toMatchObject({ error: { code: "conflict" } });
     expect(JSON.stringify(clash.json)).toContain(`service hold of workspace ${first.id}`);
+    // A port another program holds is refused before anything starts.
+    const other = await hostServer("someone else's");
+    try {
+      const held = await serviceStart(
+        second.id,
+        "web",
+        "--publish",
+        `${portOf(other)}:8000`,
+        "--",
+        "sleep 600",
+      );
+      expect(held.json).toMatchObject({ error: { code: "conflict" } });
+      expect(JSON.stringify(held.json)).toContain("bound by another program");
+      const none = await runCliJson<{ services: unknown[] }>([
+        "workspace",
+        "service",
+        "list",
+        second.id,
+      ]);
+      expect(none.json.services).toEqual([]);
+    } finally {
+      other.close();
+    }
 
     const never = await serviceStart(
       second.id,
