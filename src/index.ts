@@ -43,7 +43,12 @@ export type {
 } from "./workspaces/payloads.js";
 export type { ServiceStartOptions, ServiceLogs } from "./workspaces/services.js";
 export type { PublishedPort, ServiceRecord } from "./records/store.js";
-export type { ServiceInfo, ServiceReadiness, ServiceState } from "./protocol/messages.js";
+export {
+  LIVE_SERVICE_STATES,
+  type ServiceInfo,
+  type ServiceReadiness,
+  type ServiceState,
+} from "./protocol/messages.js";
 export { NETWORK_POLICIES, type NetworkPolicy } from "./network/policy.js";
 export type { DiffResult, DiffEntry } from "./workspaces/diff.js";
 export type { JournalEntry } from "./workspaces/journal.js";

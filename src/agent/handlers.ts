@@ -240,9 +240,7 @@ async function readFile(
       const { bytesRead } = await handle.read(buffer, 0, want, null);
       if (bytesRead === 0) break;
       sent += bytesRead;
-      if (!ctx.send(Stream.Stdout, Buffer.from(buffer.subarray(0, bytesRead)))) {
-        await new Promise<void>((resume) => ctx.onDrain(resume));
-      }
+      await ctx.write(Stream.Stdout, Buffer.from(buffer.subarray(0, bytesRead)));
     }
     return { size: stat.size, truncated: sent < stat.size, mode: stat.mode & 0o7777 };
   } finally {
@@ -471,9 +469,7 @@ async function listDir(
         mode: entryStat.mode & 0o7777,
       };
       if (entry.type === "symlink") entry.link_target = fs.readlinkSync(full);
-      if (!ctx.send(Stream.Stdout, Buffer.from(`${JSON.stringify(entry)}\n`))) {
-        await new Promise<void>((resume) => ctx.onDrain(resume));
-      }
+      await ctx.write(Stream.Stdout, Buffer.from(`${JSON.stringify(entry)}\n`));
       count += 1;
       if (entry.type === "directory" && args.recursive) queue.push(relPath);
     }

@@ -34,14 +34,18 @@ export function optNumber(value: unknown, name: string): number | undefined {
   return value;
 }
 
-/** SIGKILL a child's whole process group (it was spawned detached, so it leads one). */
-export function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined) return;
+/** Signal the process group `pid` leads (children are spawned detached, so each leads one). */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(-child.pid, "SIGKILL");
+    process.kill(-pid, signal);
   } catch {
     // Already gone.
   }
+}
+
+/** SIGKILL a child's whole process group. */
+export function killGroup(child: ChildProcess): void {
+  if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
 }
 
 export function signalNumber(signal: NodeJS.Signals | null | undefined): number {

@@ -11,18 +11,20 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import type net from "node:net";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ChannelContext, Handler } from "../protocol/channel-server.js";
 import { OpError, WireCodes } from "../protocol/errors.js";
 import { Stream } from "../protocol/frames.js";
-import type {
-  ServiceInfo,
-  ServiceLogsArgs,
-  ServiceReadiness,
-  ServiceStartArgs,
-  ServiceState,
+import {
+  isHttpUrl,
+  serviceIsLive,
+  type ServiceInfo,
+  type ServiceLogsArgs,
+  type ServiceReadiness,
+  type ServiceStartArgs,
 } from "../protocol/messages.js";
 import { BOUNDS, DEFAULTS, OUTPUT_LIMITS } from "../limits.js";
-import { BASE_ENV, optNumber, str } from "./process.js";
+import { BASE_ENV, optNumber, signalGroup, str } from "./process.js";
 
 /** tmpfs, outside /workspace; tests running the agent on a host point it elsewhere. */
 function servicesDir(): string {
@@ -51,7 +53,6 @@ export const SERVICE_LIMITS = {
 } as const;
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const LIVE: readonly ServiceState[] = ["starting", "running", "ready"];
 
 /**
  * A log that keeps its last 2 × logFileBytes: the current file and the one
@@ -148,7 +149,7 @@ function find(name: string): Service {
   if (!service) {
     const known = [...services.keys()];
     throw new OpError(
-      "service_not_found",
+      WireCodes.ServiceNotFound,
       `no service named ${name}${known.length ? ` (services: ${known.join(", ")})` : " (none started)"}`,
     );
   }
@@ -177,13 +178,7 @@ function checkReadiness(value: unknown): ServiceReadiness | null {
     }
     case "http": {
       const url = str(r.url, "readiness.url");
-      let parsed: URL | undefined;
-      try {
-        parsed = new URL(url);
-      } catch {
-        parsed = undefined;
-      }
-      if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:"))
+      if (!isHttpUrl(url))
         throw new OpError("bad_args", `readiness URL must be an http:// or https:// URL: ${url}`);
       return { kind: "http", url };
     }
@@ -200,7 +195,7 @@ async function serviceStart(
   const args = raw as unknown as ServiceStartArgs;
   const name = serviceName(args.name);
   const previous = services.get(name);
-  if (previous && LIVE.includes(previous.info.state)) {
+  if (previous && serviceIsLive(previous.info)) {
     throw new OpError(
       WireCodes.ServiceExists,
       `service ${name} is already ${previous.info.state}: stop it first, or use another name`,
@@ -403,7 +398,10 @@ async function awaitReady(
       await end(service, { state: "failed", reason: `not ready after ${timeoutMs / 1000} s` });
       return;
     }
-    await Promise.race([sleep(Math.min(intervalMs, deadline - Date.now())), service.exited]);
+    await Promise.race([
+      sleep(Math.max(0, Math.min(intervalMs, deadline - Date.now()))),
+      service.exited,
+    ]);
   }
 }
 
@@ -486,7 +484,7 @@ function succeeds(
 
 /** SIGTERM its group, SIGKILL after the grace period; resolves once it has exited. */
 async function end(service: Service, why: NonNullable<Service["ending"]>): Promise<void> {
-  if (!LIVE.includes(service.info.state) || service.info.pid === null) return;
+  if (!serviceIsLive(service.info) || service.info.pid === null) return;
   // A stop already under way keeps its reason.
   service.ending ??= why;
   const pid = service.info.pid;
@@ -496,18 +494,10 @@ async function end(service: Service, why: NonNullable<Service["ending"]>): Promi
   clearTimeout(timer);
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // the group is gone
-  }
-}
-
 /** Make room in the table: forget the service that ended longest ago. */
 function forgetOneEnded(): void {
   const endedOnes = [...services.values()]
-    .filter((s) => !LIVE.includes(s.info.state))
+    .filter((s) => !serviceIsLive(s.info))
     .sort((a, b) => (a.info.ended_at ?? "").localeCompare(b.info.ended_at ?? ""));
   const oldest = endedOnes[0];
   if (!oldest) {
@@ -548,33 +538,20 @@ async function serviceLogs(
     text = lastLines(held, lines);
     truncated = text.length < held.length || truncated;
   }
-  for (let offset = 0; offset < text.length; offset += 64 * 1024) {
-    if (!ctx.send(Stream.Stdout, text.subarray(offset, offset + 64 * 1024))) {
-      await new Promise<void>((resume) => ctx.onDrain(resume));
-    }
-  }
+  await ctx.write(Stream.Stdout, text);
   return { bytes: text.length, truncated };
 }
 
+/** The last `count` lines of `text` (a final newline ends the last line, it starts none). */
 function lastLines(text: Buffer, count: number): Buffer {
   if (count <= 0) return Buffer.alloc(0);
-  let end = text.length;
-  if (end > 0 && text[end - 1] === 0x0a) end -= 1;
-  let start = end;
-  for (let seen = 0; start > 0;) {
-    const newline = text.lastIndexOf(0x0a, start - 1);
-    if (newline < 0) {
-      start = 0;
-      break;
-    }
-    seen += 1;
-    if (seen === count) {
-      start = newline + 1;
-      break;
-    }
+  let start = text.at(-1) === 0x0a ? text.length - 1 : text.length;
+  for (let line = 0; line < count; line++) {
+    const newline = start > 0 ? text.lastIndexOf(0x0a, start - 1) : -1;
+    if (newline < 0) return text;
     start = newline;
   }
-  return text.subarray(start);
+  return text.subarray(start + 1);
 }
 
 function tailText(text: Buffer, bytes: number): string {
@@ -595,10 +572,6 @@ function readOr(file: string): Buffer {
   } catch {
     return Buffer.alloc(0);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
 export const serviceHandlers: Record<string, Handler> = {

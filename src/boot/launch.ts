@@ -104,6 +104,7 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
   findCatalogEntry(request.environment);
   validateResources(request.vcpus, request.memMib);
   const qemu = requireQemu(ctx.paths.hostCache);
+  if (request.network) requireHostTools(["socat"]);
   reapOrphans(ctx.paths.vms);
   // Workspace VMs are counted through their workspace record, reserved by whoever starts them.
   const release =

@@ -8,6 +8,7 @@ import {
   DEFAULTS,
   DEFAULT_ENVIRONMENT,
   ErrorCodes,
+  LIVE_SERVICE_STATES,
   PyroError,
   formatSummary,
   type Workspace,
@@ -179,7 +180,7 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
           ],
         ];
         for (const w of list) {
-          const live = w.services.filter((s) => ["starting", "running", "ready"].includes(s.state));
+          const live = w.services.filter((s) => LIVE_SERVICE_STATES.includes(s.state));
           rows.push([
             w.id,
             w.name ?? "-",

@@ -20,7 +20,6 @@ import { spawnStandby, stopSlotStandby } from "../supervisor/standby-pool.js";
 import { WarmImages, warmImageFiles, type WarmState } from "../boot/warm-image.js";
 import { DEFAULTS } from "../limits.js";
 import { ErrorCodes, PyroError } from "../errors.js";
-import { requireHostTools } from "../host/requirements.js";
 
 export interface PrepareOptions {
   environment?: string;
@@ -64,7 +63,6 @@ export async function prepare(
   findCatalogEntry(environment);
   const qemu = requireQemu(ctx.paths.hostCache);
   const network = options.network === true;
-  if (network) requireHostTools(["socat"]);
   const warm = new WarmImages(ctx.paths, ctx.cache);
   const slot = { environment, vcpus: DEFAULTS.vcpuCount, memMib: DEFAULTS.memMib, network };
   const { key, accel } = await warm.currentKeyFor(slot, qemu, ctx.progress);

@@ -32,6 +32,8 @@ const INPUT_HIGH_WATER = 8 * 1024 * 1024;
 export interface ChannelContext {
   /** Send bytes to the peer on this channel; false means "wait for onDrain". */
   send(stream: Stream, bytes: Buffer): boolean;
+  /** Send bytes, and resolve once the connection can take more (send, then onDrain if needed). */
+  write(stream: Stream, bytes: Buffer): Promise<void>;
   sendEof(stream: Stream): void;
   onDrain(resume: () => void): void;
   /** Account bytes received that are not yet written locally (backpressure). */
@@ -177,14 +179,20 @@ export class ChannelServer extends EventEmitter {
   }
 
   private contextFor(channel: number): ChannelContext {
+    const send = (stream: Stream, bytes: Buffer): boolean => {
+      let ok = true;
+      for (let offset = 0; offset < bytes.length; offset += DATA_CHUNK_BYTES) {
+        const piece = bytes.subarray(offset, offset + DATA_CHUNK_BYTES);
+        ok = this.write(encodeDataFrame(channel, stream, piece));
+      }
+      return ok;
+    };
     return {
-      send: (stream, bytes) => {
-        let ok = true;
-        for (let offset = 0; offset < bytes.length; offset += DATA_CHUNK_BYTES) {
-          const piece = bytes.subarray(offset, offset + DATA_CHUNK_BYTES);
-          ok = this.write(encodeDataFrame(channel, stream, piece));
+      send,
+      write: async (stream, bytes) => {
+        if (!send(stream, bytes)) {
+          await new Promise<void>((resume) => this.waitingForDrain.add(resume));
         }
-        return ok;
       },
       sendEof: (stream) => this.write(encodeEofFrame(channel, stream)),
       onDrain: (resume) => {

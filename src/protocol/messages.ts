@@ -118,7 +118,24 @@ export type ServiceReadiness =
   | { kind: "http"; url: string }
   | { kind: "command"; command: string };
 
+/** A URL an HTTP readiness check can fetch (both sides check it: host for the user, agent for itself). */
+export function isHttpUrl(url: string): boolean {
+  try {
+    const { protocol } = new URL(url);
+    return protocol === "http:" || protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
 export type ServiceState = "starting" | "running" | "ready" | "exited" | "failed" | "stopped";
+
+/** The states of a service whose process still runs. */
+export const LIVE_SERVICE_STATES: readonly ServiceState[] = ["starting", "running", "ready"];
+
+export function serviceIsLive(service: { state: ServiceState }): boolean {
+  return LIVE_SERVICE_STATES.includes(service.state);
+}
 
 export interface ServiceStartArgs {
   name: string;

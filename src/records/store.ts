@@ -24,7 +24,7 @@ import { ErrorCodes, PyroError } from "../errors.js";
 import { withLock } from "../util/lock.js";
 import { processAlive } from "../util/procs.js";
 import { hasNetwork, type NetworkPolicy } from "../network/policy.js";
-import type { ServiceState } from "../protocol/messages.js";
+import { serviceIsLive, type ServiceState } from "../protocol/messages.js";
 
 /** Where a workspace's seed came from; "repo" is a repository cloned on the host (project source). */
 export type OriginKind = "empty" | "directory" | "git" | "archive" | "repo";
@@ -95,12 +95,6 @@ export interface ServiceRecord {
   exit_code: number | null;
   stop_reason: string | null;
   ended_at: string | null;
-}
-
-const LIVE_SERVICE_STATES: readonly ServiceState[] = ["starting", "running", "ready"];
-
-export function serviceIsLive(service: { state: ServiceState }): boolean {
-  return LIVE_SERVICE_STATES.includes(service.state);
 }
 
 /**

@@ -4,7 +4,6 @@
  */
 import { launchVm, type LaunchContext } from "../boot/launch.js";
 import { DEFAULT_ENVIRONMENT } from "../environments/catalog.js";
-import { requireHostTools } from "../host/requirements.js";
 import { DEFAULTS, OUTPUT_LIMITS } from "../limits.js";
 import { outputFields, prepareCommand, type CommandOutputFields } from "../protocol/command.js";
 
@@ -46,7 +45,6 @@ export async function runOnce(ctx: LaunchContext, options: RunOptions): Promise<
   const vcpus = options.vcpuCount ?? DEFAULTS.vcpuCount;
   const memMib = options.memMib ?? DEFAULTS.memMib;
   const network = options.network === true;
-  if (network) requireHostTools(["socat"]);
   const { vm, accel } = await launchVm(ctx, {
     environment,
     vcpus,

@@ -2,7 +2,8 @@
  * The supervisor's watch over published ports (contract §4: a published
  * port lives as long as its service).
  */
-import { serviceIsLive, type WorkspaceStore } from "../records/store.js";
+import { serviceIsLive } from "../protocol/messages.js";
+import type { WorkspaceStore } from "../records/store.js";
 import type { MicroVm } from "../vm/machine.js";
 
 /**

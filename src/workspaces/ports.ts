@@ -170,7 +170,7 @@ async function chooseHostPort(
         { fix: { kind: "free_host_port", port: wanted } },
       );
     }
-    if (!(await portIsFree(wanted))) {
+    if ((await probePort(wanted)) === undefined) {
       throw new PyroError(
         ErrorCodes.Conflict,
         `host port ${wanted} is in use on this host (127.0.0.1:${wanted} is bound by another program)`,
@@ -180,30 +180,20 @@ async function chooseHostPort(
     return wanted;
   }
   for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await freePort();
-    if (!taken.has(port)) return port;
+    const port = await probePort(0);
+    if (port !== undefined && !taken.has(port)) return port;
   }
   throw new PyroError(ErrorCodes.Conflict, "found no free host port to publish on");
 }
 
-function portIsFree(port: number): Promise<boolean> {
+/** Bind 127.0.0.1:`port` (0: any) for a moment: the port bound, or undefined when it is taken. */
+function probePort(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const server = net.createServer();
-    server.once("error", () => resolve(false));
-    server.listen({ host: "127.0.0.1", port, exclusive: true }, () =>
-      server.close(() => resolve(true)),
-    );
-  });
-}
-
-/** A port the kernel considers free on 127.0.0.1 right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen({ host: "127.0.0.1", port: 0, exclusive: true }, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
+    server.once("error", () => resolve(undefined));
+    server.listen({ host: "127.0.0.1", port, exclusive: true }, () => {
+      const bound = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(bound));
     });
   });
 }

@@ -8,8 +8,13 @@
 import { ErrorCodes, PyroError } from "../errors.js";
 import { prepareCommand } from "../protocol/command.js";
 import type { AgentClient } from "../protocol/client.js";
-import type { ServiceInfo, ServiceReadiness } from "../protocol/messages.js";
-import { serviceIsLive, type WorkspaceRecord } from "../records/store.js";
+import {
+  isHttpUrl,
+  serviceIsLive,
+  type ServiceInfo,
+  type ServiceReadiness,
+} from "../protocol/messages.js";
+import type { WorkspaceRecord } from "../records/store.js";
 import { BOUNDS, DEFAULTS, OUTPUT_LIMITS } from "../limits.js";
 import { WORKSPACE_ROOT, type WorkspaceContext } from "./context.js";
 import type { WorkspaceService } from "./payloads.js";
@@ -324,7 +329,7 @@ function readinessOf(options: ServiceStartOptions): ServiceReadiness | null {
     given.push({ kind: "tcp", port: options.readyTcp });
   }
   if (options.readyHttp !== undefined) {
-    if (!/^https?:\/\/\S+$/.test(options.readyHttp))
+    if (!isHttpUrl(options.readyHttp))
       throw new PyroError(
         ErrorCodes.UsageError,
         `--ready-http must be an http:// or https:// URL, got "${options.readyHttp}"`,

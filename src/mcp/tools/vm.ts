@@ -12,7 +12,6 @@ import {
   DESTRUCTIVE,
   READ_ONLY,
   defineTool,
-  defineWorkspaceTool,
   json,
   loose,
   type Tool,
@@ -140,15 +139,16 @@ function twin(tool: Tool, spec: { name: Tool["name"]; title: string; description
 }
 
 /** The network of a VM or workspace: what its guest can reach, and what reaches it. */
-export const vmNetworkInfo = defineWorkspaceTool({
+export const vmNetworkInfo = defineTool({
   name: "vm_network_info",
   title: "Network of a VM",
-  description: () => "",
-  input: () => ({}),
+  description: () =>
+    "What a VM's (or workspace's) guest can reach and what reaches it: network policy, guest address, egress proxy, allowed host ports, published ports.",
+  input: () => ({ vm_id: z.string().min(1).describe(vmId.idDescription) }),
   output: loose({ workspace_id: z.string(), policy: z.string() }),
   annotations: READ_ONLY,
-  run: async (id, _args, ctx) => {
-    const info = ctx.pyro.workspaces.network(id);
+  run: async (args, ctx) => {
+    const info = ctx.pyro.workspaces.network(args.vm_id);
     const lines = [
       `network policy: ${info.policy}`,
       ...(info.guest_address
@@ -166,12 +166,6 @@ export const vmNetworkInfo = defineWorkspaceTool({
     ];
     return json(info, lines.join("\n"));
   },
-}).twin!({
-  name: "vm_network_info",
-  title: "Network of a VM",
-  description:
-    "What a VM's (or workspace's) guest can reach and what reaches it: network policy, guest address, egress proxy, allowed host ports, published ports.",
-  ...vmId,
 });
 
 export const vmTwins: Tool[] = [
