@@ -2,7 +2,7 @@
  * The layers of src/, top to bottom, and an ESLint rule that refuses an
  * import that goes up (a lower layer reaching a higher one). One direction
  * of dependency: cli → mcp → sdk → daily-loop/run → workspaces → supervisor
- * → boot → records → environments → vm/host/agent → protocol/network → base.
+ * → boot → records → environments → vm/host/agent → protocol/network/secrets → base.
  * Tests may reach anywhere; the guest agent is reached by nothing.
  */
 import path from "node:path";
@@ -25,6 +25,7 @@ export const LAYERS = {
   agent: 9,
   protocol: 10,
   network: 10,
+  secrets: 10,
   util: 11,
   config: 11,
   "errors.ts": 11,

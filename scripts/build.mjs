@@ -36,12 +36,18 @@ await build({
     js: 'import { createRequire as __pyroRequire } from "node:module"; const require = __pyroRequire(import.meta.url);',
   },
 });
-// The agent runs in the guest with nothing but Node: bundle everything into one file.
+// The agent runs in the guest with nothing but Node and what pyro's runtime disk
+// holds. The shell module (a PTY and a terminal emulator) is a chunk of its own,
+// loaded on the first shell_open; node-pty's native module is found beside it
+// on the runtime disk (runtime-disk.ts), under node_modules/.
 await build({
   ...common,
-  splitting: false,
   entryPoints: { agent: "src/agent/main.ts" },
   outdir: "dist",
+  chunkNames: "agent-chunks/[name]-[hash]",
+  banner: {
+    js: 'import { createRequire as __pyroRequire } from "node:module"; const require = __pyroRequire(import.meta.url);',
+  },
 });
 // `pyro` turns Node's compile cache on (Node 22.1+) before it loads the bundle.
 fs.writeFileSync(

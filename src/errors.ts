@@ -49,6 +49,12 @@ export const ErrorCodes = {
   ServiceNotFound: "service_not_found",
   /** A service exited before it was ready, or was not ready in time. */
   ServiceFailed: "service_failed",
+  /** No shell of that id in the workspace. */
+  ShellNotFound: "shell_not_found",
+  /** The shell was closed, exited, or ended with its workspace's VM (stop, reset). */
+  ShellClosed: "shell_closed",
+  /** The workspace has no secret of that name. */
+  SecretNotFound: "secret_not_found",
   /** The workspace's network policy does not allow the operation (e.g. publishing a port). */
   NetworkPolicy: "network_policy",
   /** Anything we did not anticipate. */
@@ -89,7 +95,13 @@ export type Fix =
   /** Create a workspace with a network policy that allows this (the policy is fixed at create). */
   | { kind: "create_with_network"; policy: "egress" | "egress+published-ports" }
   /** Choose another host port, or let pyro choose one (publish only the guest port). */
-  | { kind: "free_host_port"; port: number };
+  | { kind: "free_host_port"; port: number }
+  /** Use one of the workspace's open shells (these are their ids). */
+  | { kind: "find_shell"; workspace: string; known: string[] }
+  /** Open a new shell; this one is gone. */
+  | { kind: "open_shell"; workspace: string }
+  /** Use one of the workspace's secrets (given at create; these are their names). */
+  | { kind: "find_secret"; workspace: string; known: string[] };
 
 export interface PyroErrorOptions {
   hint?: string;

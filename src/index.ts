@@ -9,6 +9,11 @@ export {
   type CreateWorkspaceOptions,
   type ExecOptions as WorkspaceExecOptions,
   type ExecStartOptions,
+  type SecretEnvSpec,
+  type ShellOpenOptions,
+  type ShellRead,
+  type ShellReadOptions,
+  type WorkspaceShell,
 } from "./sdk/workspaces.js";
 export type { ExecStatus } from "./sdk/exec-handles.js";
 export type { ProjectSource, ProjectOptions } from "./sdk/project.js";
@@ -42,7 +47,11 @@ export type {
   WorkspaceService,
 } from "./workspaces/payloads.js";
 export type { ServiceStartOptions, ServiceLogs } from "./workspaces/services.js";
-export type { PublishedPort, ServiceRecord } from "./records/store.js";
+export type { PublishedPort, ServiceRecord, ShellRecord } from "./records/store.js";
+export { SHELL_SIGNALS, type ShellSignal } from "./protocol/messages.js";
+export { REDACTED } from "./secrets/redaction.js";
+export { SECRET_LIMITS } from "./secrets/spec.js";
+export type { SummaryShell } from "./workspaces/summary.js";
 export {
   LIVE_SERVICE_STATES,
   type ServiceInfo,

@@ -22,6 +22,15 @@ export const DEFAULTS = {
   serviceReadyTimeoutSeconds: 30,
   /** Between two readiness checks of a service. */
   serviceReadyIntervalMs: 500,
+  /** A shell's terminal size. */
+  shellCols: 120,
+  shellRows: 30,
+  /** Characters one shell read returns at most. */
+  shellMaxChars: 65536,
+  /** Recommended quiet time for a shell read that waits for the shell to settle. */
+  shellIdleMs: 300,
+  /** A shell read that waits for idle returns after this long even if output keeps coming. */
+  shellReadWaitSeconds: 20,
 } as const;
 
 /** Inclusive bounds of what a caller may ask for. */
@@ -33,6 +42,10 @@ export const BOUNDS = {
   fileReadBytes: { min: 1, max: 1024 * 1024 },
   serviceReadyTimeoutSeconds: { max: 3600 },
   serviceReadyIntervalMs: { min: 50 },
+  shellCols: { min: 20, max: 500 },
+  shellRows: { min: 5, max: 200 },
+  shellMaxChars: { min: 1, max: 1024 * 1024 },
+  shellIdleMs: { max: 10_000 },
 } as const;
 
 /** Caps on output, from the guest to the model: each a layer of its own. */
@@ -49,4 +62,8 @@ export const OUTPUT_LIMITS = {
   patchFileBytes: 16 * 1024 * 1024,
   /** Bytes of a service's log the guest keeps (current file plus one rotated) and a read returns. */
   serviceLogBytes: 2 * 1024 * 1024,
+  /** Bytes of a shell's output the guest keeps for readers (older output is dropped, and reads say so). */
+  shellRingBytes: 1024 * 1024,
+  /** Bytes of input one shell write may send. */
+  shellInputBytes: 64 * 1024,
 } as const;

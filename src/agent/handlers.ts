@@ -31,7 +31,9 @@ import { VERSION as AGENT_VERSION } from "../version.js";
 import { OUTPUT_LIMITS } from "../limits.js";
 import type { ChannelContext, ChannelHooks, Handler } from "../protocol/channel-server.js";
 import { OpError } from "../protocol/errors.js";
+import { secretEnvironment, secretHandlers } from "./secrets.js";
 import { serviceHandlers } from "./services.js";
+import { shellHandlers } from "./shells.js";
 import { BASE_ENV, killGroup, optNumber, signalNumber, str } from "./process.js";
 
 /** After the process exits, how long to wait for its pipes to close (a background child may hold them). */
@@ -117,7 +119,7 @@ async function exec(
   const timeoutMs = optNumber(args.timeout_ms, "timeout_ms");
   const maxOutput =
     optNumber(args.max_output_bytes, "max_output_bytes") ?? OUTPUT_LIMITS.streamBytes;
-  const env = { ...BASE_ENV, ...(args.env ?? {}) };
+  const env = { ...BASE_ENV, ...(args.env ?? {}), ...secretEnvironment(args.secret_env) };
   if (!fs.existsSync(cwd) || !fs.statSync(cwd).isDirectory()) {
     throw new OpError("cwd_not_found", `working directory ${cwd} does not exist in the guest`);
   }
@@ -518,6 +520,8 @@ async function refresh(rawArgs: Record<string, unknown>): Promise<{ clock_skew_m
 
 export const handlers: Record<string, Handler> = {
   ...serviceHandlers,
+  ...shellHandlers,
+  ...secretHandlers,
   hello,
   exec,
   read_file: readFile,

@@ -1,7 +1,8 @@
 /**
  * The pyro guest agent: runs inside the VM (started by /opt/pyro/init) and
  * serves the framed protocol of src/protocol over a virtio-serial port.
- * Bundled into one file with no dependencies besides Node itself.
+ * Bundled with everything it needs; the shell module (a PTY and a terminal
+ * emulator) is a chunk of its own, loaded on the first shell_open.
  */
 import fs from "node:fs";
 import { Readable } from "node:stream";

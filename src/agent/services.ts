@@ -25,6 +25,7 @@ import {
 } from "../protocol/messages.js";
 import { BOUNDS, DEFAULTS, OUTPUT_LIMITS } from "../limits.js";
 import { BASE_ENV, optNumber, signalGroup, str } from "./process.js";
+import { secretEnvironment, secretsStream } from "./secrets.js";
 
 /** tmpfs, outside /workspace; tests running the agent on a host point it elsewhere. */
 function servicesDir(): string {
@@ -218,7 +219,7 @@ async function serviceStart(
   const cwd = args.cwd ?? "/workspace";
   if (!fs.existsSync(cwd) || !fs.statSync(cwd).isDirectory())
     throw new OpError("cwd_not_found", `working directory ${cwd} does not exist in the guest`);
-  const env = { ...BASE_ENV, ...(args.env ?? {}) };
+  const env = { ...BASE_ENV, ...(args.env ?? {}), ...secretEnvironment(args.secret_env) };
 
   previous?.log.close();
   // A ready file left by an earlier run does not count: it must be (re)made by this one.
@@ -257,9 +258,14 @@ async function serviceStart(
     }),
   };
   services.set(name, service);
-  child.stdout!.on("data", (chunk: Buffer) => log.write(chunk));
-  child.stderr!.on("data", (chunk: Buffer) => log.write(chunk));
-  child.on("close", () => log.close());
+  // Secrets are redacted before anything reaches the log.
+  const redaction = secretsStream();
+  child.stdout!.on("data", (chunk: Buffer) => log.write(redaction.push(chunk)));
+  child.stderr!.on("data", (chunk: Buffer) => log.write(redaction.push(chunk)));
+  child.on("close", () => {
+    log.write(redaction.end());
+    log.close();
+  });
   child.on("error", (error: NodeJS.ErrnoException) => {
     service.ending = {
       state: "failed",

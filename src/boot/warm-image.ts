@@ -41,8 +41,11 @@ import { chooseAccel, type AccelDecision } from "../vm/accel.js";
 import type { QemuInfo } from "../vm/qemu.js";
 import { VERSION } from "../version.js";
 
-/** Bumped when the layout of a warm image changes; older ones are then stale. */
-export const WARM_FORMAT = 3;
+/**
+ * Bumped when the layout of a warm image, or what prepare leaves in it,
+ * changes; older ones are then stale. 4: the shell module is loaded.
+ */
+export const WARM_FORMAT = 4;
 
 /** What a warm image is a saved VM of: the environment, its size, and whether it has a NIC. */
 export interface WarmShape {

@@ -39,5 +39,15 @@ export function fixForCli(fix: Fix): string {
       return `the network policy is chosen at create: \`pyro workspace create --network-policy ${fix.policy}\``;
     case "free_host_port":
       return `host port ${fix.port} is taken: publish another, or only the guest port (pyro picks a free host port)`;
+    case "find_shell":
+      return fix.known.length
+        ? `open shells of ${fix.workspace}: ${fix.known.join(", ")}`
+        : `${fix.workspace} has no open shells; open one with \`pyro workspace shell open ${fix.workspace}\``;
+    case "open_shell":
+      return `open a new one with \`pyro workspace shell open ${fix.workspace}\``;
+    case "find_secret":
+      return fix.known.length
+        ? `secrets of ${fix.workspace}: ${fix.known.join(", ")}`
+        : `${fix.workspace} has no secrets; they are given at create (\`--secret NAME=VALUE\`, \`--secret-file NAME=PATH\`)`;
   }
 }

@@ -66,6 +66,11 @@ export function registerServiceCommands(ws: Command, passthrough: string[]): voi
       "forward 127.0.0.1:HOST on this machine to the guest port while the service runs (repeatable; a free host port when HOST is omitted; the service must listen on 0.0.0.0; needs --network-policy egress+published-ports)",
       collect,
     )
+    .option(
+      "--secret-env <NAME[=VAR]>",
+      "give the service secret NAME as environment variable NAME (or VAR) (repeatable)",
+      collect,
+    )
     .option("--json", "print as JSON")
     .usage("<workspace> <name> [options] -- COMMAND…")
     .action(
@@ -73,7 +78,10 @@ export function registerServiceCommands(ws: Command, passthrough: string[]): voi
         id: string,
         name: string,
         opts: JsonOpt &
-          Omit<ServiceStartOptions, "command" | "publish" | "env"> & { publish?: string[] },
+          Omit<ServiceStartOptions, "command" | "publish" | "env" | "secretEnv"> & {
+            publish?: string[];
+            secretEnv?: string[];
+          },
       ) =>
         act(!!opts.json, async () => {
           if (passthrough.length === 0) {

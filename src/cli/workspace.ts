@@ -15,6 +15,7 @@ import {
 } from "../index.js";
 import { act, collect, positiveInt, positiveNumber, sdk } from "./common.js";
 import { registerServiceCommands } from "./service.js";
+import { registerShellCommands } from "./shell.js";
 import { printJson, table } from "./output.js";
 
 interface JsonOpt {
@@ -61,6 +62,10 @@ function describe(ws: Workspace): string {
     );
   if (ws.services.length)
     lines.push(`services: ${ws.services.map((s) => `${s.name} ${s.state}`).join(", ")}`);
+  const shells = ws.shells.filter((s) => s.state === "running" || s.state === "exited");
+  if (shells.length)
+    lines.push(`shells: ${shells.map((s) => `${s.shell_id} ${s.state}`).join(", ")}`);
+  if (ws.secrets.length) lines.push(`secrets: ${ws.secrets.join(", ")}`);
   lines.push(`commands run: ${ws.command_count}`);
   return lines.join("\n");
 }
@@ -118,6 +123,16 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
       "let the guest reach this port of the host's 127.0.0.1 at host.pyro.internal (10.0.2.254; repeatable; needs a network policy)",
       collect,
     )
+    .option(
+      "--secret <NAME=VALUE>",
+      "a secret: a file under /run/pyro-secrets in the guest, [REDACTED] in all output (repeatable; NAME alone reads pyro's environment variable NAME, keeping the value out of the process list)",
+      collect,
+    )
+    .option(
+      "--secret-file <NAME=PATH>",
+      "a secret read from a host file (at most 64 KiB of text; repeatable)",
+      collect,
+    )
     .option("--id-only", "print only the new id")
     .option("--json", "print the result as JSON")
     .action(
@@ -132,6 +147,8 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
           ttlSeconds?: number;
           networkPolicy?: string;
           allowHostPort?: string[];
+          secret?: string[];
+          secretFile?: string[];
           idOnly?: boolean;
         },
       ) =>
@@ -146,6 +163,8 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
             ttlSeconds: opts.ttlSeconds,
             networkPolicy: opts.networkPolicy,
             allowHostPorts: opts.allowHostPort,
+            secrets: opts.secret,
+            secretFiles: opts.secretFile,
           });
           if (opts.json) return printJson(created);
           if (opts.idOnly) return void process.stdout.write(`${created.id}\n`);
@@ -337,6 +356,7 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
     );
 
   registerServiceCommands(ws, passthrough);
+  registerShellCommands(ws);
 
   ws.command("exec")
     .argument("<workspace>", "id or name")
@@ -346,9 +366,14 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
       `kill the command after this long (default ${DEFAULTS.execTimeoutSeconds})`,
       positiveNumber("--timeout-seconds"),
     )
+    .option(
+      "--secret-env <NAME[=VAR]>",
+      "give the command secret NAME as environment variable NAME (or VAR) (repeatable)",
+      collect,
+    )
     .option("--json", "print the result as JSON instead of streaming")
     .usage("<workspace> [options] -- COMMAND…")
-    .action((id: string, opts: JsonOpt & { timeoutSeconds?: number }) =>
+    .action((id: string, opts: JsonOpt & { timeoutSeconds?: number; secretEnv?: string[] }) =>
       act(!!opts.json, async () => {
         if (passthrough.length === 0) {
           throw new PyroError(ErrorCodes.UsageError, "no command given", {
@@ -358,6 +383,7 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
         const json = !!opts.json;
         const result = await sdk(json).workspaces.exec(id, passthrough, {
           timeoutSeconds: opts.timeoutSeconds,
+          secretEnv: opts.secretEnv,
           onStdout: json ? undefined : (bytes) => process.stdout.write(bytes),
           onStderr: json ? undefined : (bytes) => process.stderr.write(bytes),
         });

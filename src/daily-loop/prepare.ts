@@ -177,8 +177,9 @@ export async function prepare(
 
 /**
  * What a workspace's first minutes do, done once before the warm image: the
- * agent's code paths run (and are compiled), and the guest's page cache holds
- * the shell, tar and busybox. A restore then skips that work.
+ * agent's code paths run (and are compiled), its shell module is loaded, and
+ * the guest's page cache holds the shell, tar and busybox. A restore then
+ * skips that work.
  */
 async function warmUp(agent: AgentClient): Promise<void> {
   const exec = (command: string) =>
@@ -192,5 +193,12 @@ async function warmUp(agent: AgentClient): Promise<void> {
   await agent.writeFile(probe, Buffer.from("warm\n"));
   await agent.readFile(probe, 1024);
   await agent.call("remove", { path: probe });
+  // The shell module (a PTY and a terminal emulator, ~1.5 s to load under
+  // emulation) loads on a workspace's first shell: load it and run it now.
+  const shell = "pyro-warm-up";
+  await agent.request("shell_open", { id: shell, cwd: WORKSPACE_ROOT });
+  await agent.shellRead({ id: shell, plain: true, wait_for_idle_ms: 100 });
+  await agent.request("shell_write", { id: shell, input: "unset HISTFILE; exit\n" });
+  await agent.request("shell_close", { id: shell });
   await agent.request("refresh", { time_ms: Date.now() });
 }

@@ -38,11 +38,20 @@ describe("the MCP catalog", () => {
   });
 
   it("leaves pending tools out of a surface and says which", () => {
-    const surface = surfaceFor("workspace-core", "review-eval");
-    expect(surface.tools).not.toContain("shell_open");
-    expect(surface.pending.map((p) => p.tool)).toContain("shell_open");
+    const surface = surfaceFor("workspace-full", undefined);
+    expect(surface.tools).not.toContain("workspace_disk_read");
+    expect(surface.pending.map((p) => p.tool)).toContain("workspace_disk_read");
     expect(surfaceFor("workspace-full", undefined).features.has("snapshots")).toBe(true);
     expect(surfaceFor("workspace-core", undefined).features.has("snapshots")).toBe(false);
+  });
+
+  it("has review-eval's whole tool set, and secrets only in workspace-full", () => {
+    const review = surfaceFor("workspace-core", "review-eval");
+    expect(review.pending).toEqual([]);
+    expect(review.tools).toEqual([...MODE_TOOLS["review-eval"]]);
+    expect(surfaceFor("workspace-full", undefined).features.has("secrets")).toBe(true);
+    for (const mode of [undefined, "inspect", "review-eval", "cold-start", "repro-fix"] as const)
+      expect(surfaceFor("workspace-core", mode).features.has("secrets")).toBe(false);
   });
 
   it("shows network parameters in workspace-full and cold-start only", () => {

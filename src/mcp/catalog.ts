@@ -146,11 +146,6 @@ export const PENDING: Partial<Record<ToolName, string>> = {
   workspace_disk_export: "disk tools",
   workspace_disk_list: "disk tools",
   workspace_disk_read: "disk tools",
-  shell_open: "shells",
-  shell_read: "shells",
-  shell_write: "shells",
-  shell_signal: "shells",
-  shell_close: "shells",
 };
 
 /** Optional capabilities whose parameters appear in tool schemas only where the surface includes them. */
@@ -182,6 +177,8 @@ export function surfaceFor(profile: Profile, mode: Mode | undefined): Surface {
     features.add("snapshots");
   }
   if (mode === "review-eval") features.add("snapshots");
+  // Secret parameters are for the full profile only: never core, inspect or other modes.
+  if (!mode && profile === "workspace-full") features.add("secrets");
   // Inspect mode never gets network parameters: its workspaces have no network.
   if ((!mode && profile === "workspace-full") || mode === "cold-start") features.add("network");
   return { profile, mode, contractTools, tools, pending, features };

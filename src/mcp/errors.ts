@@ -63,5 +63,15 @@ export function fixForModel(fix: Fix, surface: Surface): string {
       return `the network policy is chosen at creation: call workspace_create with network_policy "${fix.policy}"`;
     case "free_host_port":
       return `host port ${fix.port} is taken: publish another, or give only the guest port so a free host port is chosen`;
+    case "find_shell":
+      return fix.known.length
+        ? `use one of the open shells of ${fix.workspace}: ${fix.known.join(", ")}`
+        : `${fix.workspace} has no open shells: open one with shell_open`;
+    case "open_shell":
+      return has("shell_open") ? "open a new shell with shell_open" : "this shell is gone";
+    case "find_secret":
+      return fix.known.length
+        ? `use one of the secrets of ${fix.workspace}: ${fix.known.join(", ")}`
+        : `${fix.workspace} has no secrets: they can only be given at workspace_create`;
   }
 }

@@ -17,7 +17,7 @@ export function serverInstructions(surface: Surface, project: string | undefined
     case "cold-start":
       return `${common} ${seed} Mode: validate a repository from a fresh machine: workspace_create with network_policy "egress+published-ports" (installs need the network; HTTP(S) goes through a proxy pyro sets in the guest), then install, build and test with workspace_exec exactly as a new contributor would, reading the README with workspace_file_read. Start the app with service_start (a readiness check such as ready_http, and publish to reach it from the host's 127.0.0.1); read service_logs when it fails. Report what worked and what failed with workspace_summary, then workspace_delete.`;
     case "review-eval":
-      return `${common} ${seed} Mode: review or evaluate a change: workspace_create, snapshot_create before each experiment, workspace_exec to run checks, workspace_reset (to the baseline or a snapshot) between attempts, workspace_summary for the report, workspace_delete at the end.`;
+      return `${common} ${seed} Mode: review or evaluate a change: workspace_create, snapshot_create before each experiment, workspace_exec to run checks, a shell (shell_open, shell_write, shell_read with plain output) for anything interactive such as a REPL or a prompt, workspace_reset (to the baseline or a snapshot) between attempts, workspace_summary for the report, workspace_delete at the end.`;
     default:
       if (surface.profile === "vm-run")
         return `${common} Use vm_run for one command in a fresh VM that is deleted afterwards; vm_list_environments lists environments.`;

@@ -154,3 +154,11 @@ export function json(payload: object, text?: string): ToolOutput {
 }
 
 export const loose = <T extends z.ZodRawShape>(shape: T) => z.looseObject(shape);
+
+/** The secret_env parameter of exec, services and shells (feature "secrets"). */
+export const secretEnvParam = z
+  .array(z.string())
+  .optional()
+  .describe(
+    'secrets of the workspace to set as environment variables: "NAME" (as $NAME) or "NAME=VAR" (as $VAR); values never appear in output ([REDACTED])',
+  );

@@ -30,10 +30,12 @@ import type {
   OpName,
   OpResult,
   ReadFileResult,
+  ShellReadArgs,
+  ShellReadResult,
   TarResult,
   WriteFileResult,
 } from "./messages.js";
-import { OUTPUT_LIMITS } from "../limits.js";
+import { DEFAULTS, OUTPUT_LIMITS } from "../limits.js";
 import { WireCodes, wireCode } from "./errors.js";
 
 export interface RequestOptions {
@@ -199,6 +201,15 @@ export class AgentClient {
       truncated: result.truncated === true || content.truncated,
       content: content.bytes(),
     };
+  }
+
+  /** A shell read: the result, with the text the agent streamed (bounded: 4 bytes a character at most). */
+  async shellRead(args: ShellReadArgs): Promise<ShellReadResult & { text: string }> {
+    const text = new BoundedBuffer((args.max_chars ?? DEFAULTS.shellMaxChars) * 4);
+    const result = await this.request("shell_read", args, {
+      onData: (_stream, bytes) => text.push(bytes),
+    });
+    return { ...result, text: text.bytes().toString("utf8") };
   }
 
   writeFile(
@@ -393,6 +404,12 @@ export function fromWire(error: Record<string, unknown>): PyroError {
       return new PyroError(ErrorCodes.Conflict, message, { details });
     case WireCodes.LimitExceeded:
       return new PyroError(ErrorCodes.LimitExceeded, message, { details });
+    case WireCodes.ShellNotFound:
+      return new PyroError(ErrorCodes.ShellNotFound, message, { details });
+    case WireCodes.ShellExited:
+      return new PyroError(ErrorCodes.ShellClosed, message, { details });
+    case WireCodes.SecretNotFound:
+      return new PyroError(ErrorCodes.SecretNotFound, message, { details });
     default:
       return new PyroError(ErrorCodes.GuestError, message, { details });
   }

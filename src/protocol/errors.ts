@@ -18,7 +18,11 @@ export const WireCodes = {
   ServiceNotFound: "service_not_found",
   /** A service of that name is still running. */
   ServiceExists: "service_exists",
-  /** A limit of the agent's (how many services) is reached. */
+  ShellNotFound: "shell_not_found",
+  /** The shell's process has exited: it takes no more input. */
+  ShellExited: "shell_exited",
+  SecretNotFound: "secret_not_found",
+  /** A limit of the agent's (how many services or shells) is reached. */
   LimitExceeded: "limit_exceeded",
   UnknownOp: "unknown_op",
   /** Anything else the agent did not anticipate. */

@@ -24,7 +24,11 @@ export interface ExecArgs {
   max_output_bytes?: number;
   /** When true the host sends stdin as Data frames followed by Eof; otherwise stdin is empty. */
   stdin?: boolean;
+  secret_env?: SecretEnv;
 }
+
+/** Environment variables set from the guest's secrets: variable name → secret name. */
+export type SecretEnv = Record<string, string>;
 
 export interface ExecResult {
   exit_code: number;
@@ -148,6 +152,7 @@ export interface ServiceStartArgs {
   ready_interval_ms?: number;
   /** Guest ports the host publishes for it: the agent warns when one is bound to loopback only. */
   published_guest_ports?: number[];
+  secret_env?: SecretEnv;
 }
 
 /** A service as the agent sees it. */
@@ -178,6 +183,71 @@ export interface ServiceLogsArgs {
   all?: boolean;
 }
 
+/** The workspace's secrets, materialized under /run/pyro-secrets (replacing any there). */
+export interface SecretsSetArgs {
+  /** NAME → the value's UTF-8 bytes in base64. */
+  secrets: Record<string, string>;
+}
+
+/** "exited": the shell's process ended by itself; its output can still be read. */
+export type ShellState = "running" | "exited";
+
+export interface ShellOpenArgs {
+  /** Chosen by the host (sh_…), so host and guest name it alike. */
+  id: string;
+  cwd?: string;
+  cols?: number;
+  rows?: number;
+  env?: Record<string, string>;
+  secret_env?: SecretEnv;
+}
+
+/** A shell as the agent sees it. */
+export interface ShellInfo {
+  id: string;
+  state: ShellState;
+  pid: number | null;
+  cwd: string;
+  cols: number;
+  rows: number;
+  started_at: string;
+  ended_at: string | null;
+  exit_code: number | null;
+  signal: string | null;
+  /** Cursor after the last byte of output so far. */
+  end_cursor: number;
+}
+
+export interface ShellReadArgs {
+  id: string;
+  /** Byte offset in the shell's output to read from (default 0). */
+  cursor?: number;
+  max_chars?: number;
+  /** Render what a person would see instead of the raw bytes. */
+  plain?: boolean;
+  /** Wait until the shell has been quiet this long (bounded by the agent's cap). */
+  wait_for_idle_ms?: number;
+}
+
+/** A read's text is streamed on stdout; this is the rest. */
+export interface ShellReadResult {
+  /** Where the read started (later than asked when older output was dropped). */
+  cursor: number;
+  next_cursor: number;
+  /** Bytes between the asked cursor and the oldest output the ring still holds. */
+  dropped_bytes: number;
+  /** Raw: more output waits past next_cursor. Plain: the text was cut to max_chars (its start). */
+  truncated: boolean;
+  /** The wait for idle ended because the shell was quiet (false: the cap was reached first). */
+  idle: boolean;
+  /** Plain reads: "alternate" when a full-screen program owns the screen (the text is that screen). */
+  screen: "normal" | "alternate" | null;
+  shell: ShellInfo;
+}
+
+export type ShellSignal = "INT" | "TERM" | "HUP" | "KILL";
+export const SHELL_SIGNALS: readonly ShellSignal[] = ["INT", "TERM", "HUP", "KILL"];
+
 export interface OpMap {
   hello: { args: Record<string, never>; result: HelloResult };
   exec: { args: ExecArgs; result: ExecResult };
@@ -199,6 +269,18 @@ export interface OpMap {
   /** The log text is streamed on stdout. */
   service_logs: { args: ServiceLogsArgs; result: { bytes: number; truncated: boolean } };
   service_stop: { args: { name: string }; result: ServiceInfo };
+  secrets_set: { args: SecretsSetArgs; result: { count: number } };
+  shell_open: { args: ShellOpenArgs; result: ShellInfo };
+  shell_read: { args: ShellReadArgs; result: ShellReadResult };
+  shell_write: { args: { id: string; input: string }; result: { bytes: number; shell: ShellInfo } };
+  /** Signals the shell's foreground process group (the shell itself when nothing runs). */
+  shell_signal: {
+    args: { id: string; signal: ShellSignal };
+    result: { process_group: number; shell: ShellInfo };
+  };
+  /** Hangs the shell up (SIGKILL to what is left after 2 s) and forgets it. */
+  shell_close: { args: { id: string }; result: ShellInfo };
+  shell_list: { args: Record<string, never>; result: { shells: ShellInfo[] } };
 }
 
 /**

@@ -80,6 +80,36 @@ export interface WorkspaceRecord {
   published_ports?: PublishedPort[];
   /** The services as the host last saw them (the guest agent is the authority while it runs). */
   services?: ServiceRecord[];
+  /** Names of the workspace's secrets (their values are in its owner-only secret store, never here). */
+  secrets?: string[];
+  /** Shells opened since the workspace was created, the latest last (bounded). */
+  shells?: ShellRecord[];
+}
+
+/**
+ * "running" and "exited" shells live in the guest; "closed" ones were closed
+ * on request; "ended" ones went with the VM (stop, reset, a VM that died).
+ */
+export type ShellRecordState = "running" | "exited" | "closed" | "ended";
+
+export interface ShellRecord {
+  shell_id: string;
+  state: ShellRecordState;
+  cwd: string;
+  cols: number;
+  rows: number;
+  opened_at: string;
+  closed_at: string | null;
+  exit_code: number | null;
+  /** Why it is closed or ended: "closed on request", "the workspace was reset", … */
+  end_reason: string | null;
+}
+
+/** Shell records kept per workspace (closed and ended ones beyond this are forgotten, oldest first). */
+export const MAX_SHELL_RECORDS = 64;
+
+export function shellIsLive(shell: { state: ShellRecordState }): boolean {
+  return shell.state === "running" || shell.state === "exited";
 }
 
 export interface PublishedPort {
@@ -99,11 +129,17 @@ export interface ServiceRecord {
 
 /**
  * The workspace's VM went away (stop, failure, reset, delete): its
- * forwarded ports went with QEMU and its services with the guest.
+ * forwarded ports went with QEMU, its services and shells with the guest.
  */
 export function endRuntime(record: WorkspaceRecord, reason: string): void {
   record.published_ports = [];
   const now = new Date().toISOString();
+  for (const shell of record.shells ?? []) {
+    if (!shellIsLive(shell)) continue;
+    shell.state = "ended";
+    shell.end_reason = reason;
+    shell.closed_at = now;
+  }
   for (const service of record.services ?? []) {
     if (!serviceIsLive(service)) continue;
     service.state = "stopped";

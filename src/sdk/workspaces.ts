@@ -3,7 +3,8 @@
  * is one operation returning its snake_case payload; the store, supervisors
  * and agent connections stay behind it (a private field, not reachable from
  * outside). Defaults come from `DEFAULTS`; a project source, when the caller
- * has one, seeds creates that name no seed.
+ * has one, seeds creates that name no seed. Whatever an operation returns or
+ * throws has the workspace's secrets redacted, here, once for every face.
  */
 import { DEFAULTS } from "../limits.js";
 import type { DiffResult } from "../workspaces/diff.js";
@@ -40,6 +41,24 @@ import {
   type ServiceStartOptions,
 } from "../workspaces/services.js";
 import { diff, summary } from "../workspaces/review.js";
+import {
+  redactError,
+  redactorFor,
+  redactorForOptions,
+  type SecretEnvSpec,
+} from "../workspaces/secrets.js";
+import {
+  closeShell,
+  listShells,
+  openShell,
+  readShell,
+  signalShell,
+  writeShell,
+  type ShellOpenOptions,
+  type ShellRead,
+  type ShellReadOptions,
+  type WorkspaceShell,
+} from "../workspaces/shells.js";
 import { createSnapshot, deleteSnapshot, listSnapshots, reset } from "../workspaces/snapshots.js";
 import type { WorkspaceSummary } from "../workspaces/summary.js";
 import { exportPath, syncPush } from "../workspaces/transfer.js";
@@ -56,10 +75,20 @@ export interface CreateWorkspaceOptions extends Omit<InternalCreateOptions, "ori
   empty?: boolean;
 }
 
-export type { ExecOptions, ServiceStartOptions, ServiceLogs };
+export type {
+  ExecOptions,
+  SecretEnvSpec,
+  ServiceStartOptions,
+  ServiceLogs,
+  ShellOpenOptions,
+  ShellRead,
+  ShellReadOptions,
+  WorkspaceShell,
+};
 
 export interface ExecStartOptions {
   timeoutSeconds?: number;
+  secretEnv?: SecretEnvSpec;
 }
 
 export class Workspaces {
@@ -70,11 +99,31 @@ export class Workspaces {
     this.#ctx = ctx;
   }
 
+  /** Run an operation on one workspace: its result and errors with its secrets redacted. */
+  async #guard<T>(idOrName: string, run: () => Promise<T>): Promise<T> {
+    const redactor = redactorFor(this.#ctx, idOrName);
+    try {
+      return redactor.redactDeep(await run());
+    } catch (error) {
+      throw redactError(redactor, error);
+    }
+  }
+
+  #guardSync<T>(idOrName: string, run: () => T): T {
+    const redactor = redactorFor(this.#ctx, idOrName);
+    try {
+      return redactor.redactDeep(run());
+    } catch (error) {
+      throw redactError(redactor, error);
+    }
+  }
+
   /** Create and start a workspace; its baseline is captured now. */
   create(options: CreateWorkspaceOptions = {}): ReturnType<typeof create> {
     const { project, empty, ...rest } = options;
     const useProject = !rest.seedPath && !empty && project !== undefined;
-    return create(this.#ctx, {
+    const redactor = redactorForOptions(rest);
+    const created = create(this.#ctx, {
       ...rest,
       ...(useProject
         ? {
@@ -83,43 +132,52 @@ export class Workspaces {
           }
         : {}),
     });
+    return created.then(
+      (ws) => redactor.redactDeep(ws),
+      (error: unknown) => {
+        throw redactError(redactor, error);
+      },
+    );
   }
 
   list(): Workspace[] {
-    return list(this.#ctx);
+    return list(this.#ctx).map((w) =>
+      redactorFor(this.#ctx, w.id, { lenient: true }).redactDeep(w),
+    );
   }
 
   status(idOrName: string): Workspace {
-    return status(this.#ctx, idOrName);
+    return this.#guardSync(idOrName, () => status(this.#ctx, idOrName));
   }
 
   update(
     idOrName: string,
     changes: { name?: string; labels?: Record<string, string>; clearLabels?: string[] },
   ): Promise<Workspace> {
-    return update(this.#ctx, idOrName, changes);
+    return this.#guard(idOrName, () => update(this.#ctx, idOrName, changes));
   }
 
   stop(idOrName: string): Promise<Workspace> {
-    return stop(this.#ctx, idOrName);
+    return this.#guard(idOrName, () => stop(this.#ctx, idOrName));
   }
 
   start(idOrName: string): Promise<Workspace> {
-    return start(this.#ctx, idOrName);
+    return this.#guard(idOrName, () => start(this.#ctx, idOrName));
   }
 
   delete(idOrName: string): Promise<{ workspace_id: string; name: string | null; deleted: true }> {
+    // Nothing from the guest in the result; a damaged secret store must not stop a delete.
     return deleteWorkspace(this.#ctx, idOrName);
   }
 
   /** A new workspace starting as a copy of this one's disk and (when running) memory. */
   fork(idOrName: string, options: { name?: string } = {}): ReturnType<typeof fork> {
-    return fork(this.#ctx, idOrName, options);
+    return this.#guard(idOrName, () => fork(this.#ctx, idOrName, options));
   }
 
   /** A fresh machine with /workspace at the baseline or a named snapshot; the journal starts over. */
   reset(idOrName: string, options: { snapshot?: string } = {}): ReturnType<typeof reset> {
-    return reset(this.#ctx, idOrName, options);
+    return this.#guard(idOrName, () => reset(this.#ctx, idOrName, options));
   }
 
   /** Delete workspaces whose TTL has passed; returns their ids. */
@@ -133,7 +191,7 @@ export class Workspaces {
     command: string | string[],
     options: ExecOptions = {},
   ): Promise<WorkspaceExecResult> {
-    return exec(this.#ctx, idOrName, command, options);
+    return this.#guard(idOrName, () => exec(this.#ctx, idOrName, command, options));
   }
 
   /**
@@ -144,8 +202,16 @@ export class Workspaces {
   execStart(idOrName: string, command: string, options: ExecStartOptions = {}): ExecStatus {
     const ws = this.#ctx.store.resolve(idOrName); // an unknown workspace fails now, not later
     const timeoutSeconds = options.timeoutSeconds ?? DEFAULTS.execTimeoutSeconds;
-    return this.#handles.start(ws.id, command, (onStdout, onStderr) =>
-      exec(this.#ctx, ws.id, command, { timeoutSeconds, onStdout, onStderr }),
+    const shown = redactorFor(this.#ctx, ws).redact(command);
+    return this.#handles.start(ws.id, shown, (onStdout, onStderr) =>
+      this.#guard(ws.id, () =>
+        exec(this.#ctx, ws.id, command, {
+          timeoutSeconds,
+          onStdout,
+          onStderr,
+          secretEnv: options.secretEnv,
+        }),
+      ),
     );
   }
 
@@ -155,7 +221,7 @@ export class Workspaces {
   }
 
   logs(idOrName: string): { workspace_id: string; entries: JournalEntry[] } {
-    return logs(this.#ctx, idOrName);
+    return this.#guardSync(idOrName, () => logs(this.#ctx, idOrName));
   }
 
   listFiles(
@@ -163,7 +229,7 @@ export class Workspaces {
     guestPath = ".",
     options: { recursive?: boolean } = {},
   ): ReturnType<typeof listFiles> {
-    return listFiles(this.#ctx, idOrName, guestPath, options);
+    return this.#guard(idOrName, () => listFiles(this.#ctx, idOrName, guestPath, options));
   }
 
   readFile(
@@ -171,7 +237,7 @@ export class Workspaces {
     guestPath: string,
     options: { maxBytes?: number } = {},
   ): ReturnType<typeof readFile> {
-    return readFile(this.#ctx, idOrName, guestPath, options);
+    return this.#guard(idOrName, () => readFile(this.#ctx, idOrName, guestPath, options));
   }
 
   writeFile(
@@ -179,50 +245,50 @@ export class Workspaces {
     guestPath: string,
     content: string | Buffer,
   ): ReturnType<typeof writeFile> {
-    return writeFile(this.#ctx, idOrName, guestPath, content);
+    return this.#guard(idOrName, () => writeFile(this.#ctx, idOrName, guestPath, content));
   }
 
   applyPatch(idOrName: string, patchText: string): ReturnType<typeof applyPatch> {
-    return applyPatch(this.#ctx, idOrName, patchText);
+    return this.#guard(idOrName, () => applyPatch(this.#ctx, idOrName, patchText));
   }
 
   diff(idOrName: string): Promise<{ workspace_id: string } & DiffResult> {
-    return diff(this.#ctx, idOrName);
+    return this.#guard(idOrName, () => diff(this.#ctx, idOrName));
   }
 
   summary(idOrName: string): Promise<WorkspaceSummary> {
-    return summary(this.#ctx, idOrName);
+    return this.#guard(idOrName, () => summary(this.#ctx, idOrName));
   }
 
   export(idOrName: string, guestPath: string, output: string): ReturnType<typeof exportPath> {
-    return exportPath(this.#ctx, idOrName, guestPath, output);
+    return this.#guard(idOrName, () => exportPath(this.#ctx, idOrName, guestPath, output));
   }
 
   syncPush(idOrName: string, source: string, dest?: string): ReturnType<typeof syncPush> {
-    return syncPush(this.#ctx, idOrName, source, dest);
+    return this.#guard(idOrName, () => syncPush(this.#ctx, idOrName, source, dest));
   }
 
   listSnapshots(idOrName: string): { workspace_id: string; snapshots: NamedSnapshot[] } {
-    return listSnapshots(this.#ctx, idOrName);
+    return this.#guardSync(idOrName, () => listSnapshots(this.#ctx, idOrName));
   }
 
   createSnapshot(
     idOrName: string,
     name: string,
   ): Promise<{ workspace_id: string } & NamedSnapshot> {
-    return createSnapshot(this.#ctx, idOrName, name);
+    return this.#guard(idOrName, () => createSnapshot(this.#ctx, idOrName, name));
   }
 
   deleteSnapshot(
     idOrName: string,
     name: string,
   ): { workspace_id: string; name: string; deleted: true } {
-    return deleteSnapshot(this.#ctx, idOrName, name);
+    return this.#guardSync(idOrName, () => deleteSnapshot(this.#ctx, idOrName, name));
   }
 
   /** The workspace's network: policy, guest address, egress proxy, allowed and published ports. */
   network(idOrName: string): ReturnType<typeof networkInfo> {
-    return networkInfo(this.#ctx, idOrName);
+    return this.#guardSync(idOrName, () => networkInfo(this.#ctx, idOrName));
   }
 
   /**
@@ -236,15 +302,15 @@ export class Workspaces {
     name: string,
     options: ServiceStartOptions,
   ): Promise<WorkspaceService> {
-    return startService(this.#ctx, idOrName, name, options);
+    return this.#guard(idOrName, () => startService(this.#ctx, idOrName, name, options));
   }
 
   listServices(idOrName: string): Promise<{ workspace_id: string; services: WorkspaceService[] }> {
-    return listServices(this.#ctx, idOrName);
+    return this.#guard(idOrName, () => listServices(this.#ctx, idOrName));
   }
 
   serviceStatus(idOrName: string, name: string): Promise<WorkspaceService> {
-    return serviceStatus(this.#ctx, idOrName, name);
+    return this.#guard(idOrName, () => serviceStatus(this.#ctx, idOrName, name));
   }
 
   /** The last `tailLines` lines (default 100) of a service's log, or all it holds. */
@@ -253,11 +319,49 @@ export class Workspaces {
     name: string,
     options: { tailLines?: number; all?: boolean } = {},
   ): Promise<ServiceLogs> {
-    return serviceLogs(this.#ctx, idOrName, name, options);
+    return this.#guard(idOrName, () => serviceLogs(this.#ctx, idOrName, name, options));
   }
 
   /** Stop a service (SIGTERM to its process group, SIGKILL after 5 s) and unpublish its ports. */
   stopService(idOrName: string, name: string): Promise<WorkspaceService> {
-    return stopService(this.#ctx, idOrName, name);
+    return this.#guard(idOrName, () => stopService(this.#ctx, idOrName, name));
+  }
+
+  /** Open an interactive login shell on a PTY (120×30 unless told), in /workspace unless told. */
+  openShell(idOrName: string, options: ShellOpenOptions = {}): Promise<WorkspaceShell> {
+    return this.#guard(idOrName, () => openShell(this.#ctx, idOrName, options));
+  }
+
+  /**
+   * Read a shell's output from a cursor (0, or the previous read's
+   * `next_cursor`): raw, or `plain` as a person would see it. With
+   * `waitForIdleMs`, first wait until the shell has been quiet that long.
+   */
+  readShell(idOrName: string, shellId: string, options: ShellReadOptions = {}): Promise<ShellRead> {
+    return this.#guard(idOrName, () => readShell(this.#ctx, idOrName, shellId, options));
+  }
+
+  /** Type into a shell; Enter (a newline) is added unless `appendNewline` is false. */
+  writeShell(
+    idOrName: string,
+    shellId: string,
+    input: string,
+    options: { appendNewline?: boolean } = {},
+  ): ReturnType<typeof writeShell> {
+    return this.#guard(idOrName, () => writeShell(this.#ctx, idOrName, shellId, input, options));
+  }
+
+  /** Signal what runs in the shell's foreground (INT, TERM, HUP or KILL; INT by default). */
+  signalShell(idOrName: string, shellId: string, signal = "INT"): ReturnType<typeof signalShell> {
+    return this.#guard(idOrName, () => signalShell(this.#ctx, idOrName, shellId, signal));
+  }
+
+  /** Hang a shell up; what it ran gets SIGHUP (and SIGKILL after 2 s). */
+  closeShell(idOrName: string, shellId: string): Promise<WorkspaceShell> {
+    return this.#guard(idOrName, () => closeShell(this.#ctx, idOrName, shellId));
+  }
+
+  listShells(idOrName: string): { workspace_id: string; shells: WorkspaceShell[] } {
+    return this.#guardSync(idOrName, () => listShells(this.#ctx, idOrName));
   }
 }

@@ -59,7 +59,6 @@ export async function runSupervisor(
     });
     vm = launched.vm;
     trace("supervisor: vm ready");
-    if (record.restore_from) fs.rmSync(record.restore_from, { force: true });
     await markStarted(store, id, vm, {
       accel: launched.accel.accel,
       kind: launched.boot.kind,
@@ -78,6 +77,9 @@ export async function runSupervisor(
     const fix = pyroError.fix;
     report({ ok: false, error: { ...pyroError.toJSON(), ...(fix ? { fix } : {}) } });
     return;
+  } finally {
+    // A fork's memory copy is used once (it holds the guest's RAM, secrets included).
+    if (record.restore_from) fs.rmSync(record.restore_from, { force: true });
   }
   await serveWorkspace(paths, id, vm);
   report({ ok: true });
@@ -112,9 +114,13 @@ export async function markStarted(
     r.accel = boot.accel as WorkspaceRecord["accel"];
     r.boot_kind = boot.kind;
     r.boot_note = boot.note;
-    // A new QEMU forwards no ports; a guest restored from fork memory still runs its services.
+    // A new QEMU forwards no ports; a guest restored from fork memory still runs
+    // its services and shells (not when the restore fell back to a cold boot).
     r.published_ports = [];
-    if (!r.restore_from) r.services = [];
+    if (!(r.restore_from && boot.kind === "warm")) {
+      r.services = [];
+      endRuntime(r, "the workspace's VM restarted");
+    }
     r.restore_from = null; // used once
   });
 }

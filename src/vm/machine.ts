@@ -378,6 +378,8 @@ export class MicroVm {
     await qmp.execute("migrate-set-capabilities", { capabilities: MIGRATION_CAPABILITIES });
     // The VM is paused: no reason to throttle the copy (QEMU's default is 128 MiB/s).
     await qmp.execute("migrate-set-parameters", { "max-bandwidth": MAX_MIGRATION_BANDWIDTH });
+    // Owner-only before QEMU writes: it holds the guest's memory (secrets included).
+    fs.writeFileSync(file, "", { mode: 0o600 });
     await qmp.execute("migrate", { uri: `exec:cat > ${shellQuoteFile(file)}` });
     await this.waitForMigration(qmp, timeoutMs);
   }

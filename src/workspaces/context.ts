@@ -13,6 +13,7 @@ import type { ProgressFn } from "../util/progress.js";
 import { appendEvent, type NewReviewEvent } from "./events.js";
 import { readJournal } from "./journal.js";
 import { toWorkspace, type Workspace } from "./payloads.js";
+import { redactorFor } from "./secrets.js";
 
 export const WORKSPACE_ROOT = "/workspace";
 /** The named snapshot every workspace has: /workspace as create left it. */
@@ -90,9 +91,10 @@ export class WorkspaceContext {
       .catch(() => {});
   }
 
+  /** Record a review event (secrets redacted: the events file is kept on disk). */
   recordEvent(id: string, event: NewReviewEvent): void {
     try {
-      appendEvent(this.store.file(id, EVENTS_FILE), event);
+      appendEvent(this.store.file(id, EVENTS_FILE), redactorFor(this, id).redactDeep(event));
     } catch {
       // deleted meanwhile: nothing to review
     }

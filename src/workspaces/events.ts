@@ -1,6 +1,6 @@
 /**
  * Review events of a workspace: what changed it besides commands (which are
- * in the journal): file writes, patches, exports, syncs, snapshots, services. One JSON
+ * in the journal): file writes, patches, exports, syncs, snapshots, services, shells. One JSON
  * record a line, appended as each happens; a reset starts them over. A torn
  * last line (a killed writer) is skipped when reading.
  */
@@ -21,7 +21,9 @@ export type ReviewEvent =
       state: string;
       published_ports: { host_port: number; guest_port: number }[];
     }
-  | { kind: "service_stop"; at: string; name: string; state: string; stop_reason: string | null };
+  | { kind: "service_stop"; at: string; name: string; state: string; stop_reason: string | null }
+  | { kind: "shell_open"; at: string; shell_id: string; cwd: string }
+  | { kind: "shell_close"; at: string; shell_id: string; reason: string };
 
 /** An event as recorded: its kind and fields, stamped with the time. */
 export type NewReviewEvent = ReviewEvent extends infer E

@@ -9,11 +9,32 @@ import { JOURNAL_FILE, WORKSPACE_ROOT, notStarted, type WorkspaceContext } from 
 import { appendJournal, clip, readJournal, type JournalEntry } from "./journal.js";
 import type { WorkspaceExecResult } from "./payloads.js";
 import { OUTPUT_LIMITS } from "../limits.js";
+import type { Redactor } from "../secrets/redaction.js";
+import { redactorFor, secretEnvFor, type SecretEnvSpec } from "./secrets.js";
 
 export interface ExecOptions {
   timeoutSeconds?: number;
+  /** Streamed output, secrets already redacted. */
   onStdout?: (bytes: Buffer) => void;
   onStderr?: (bytes: Buffer) => void;
+  /** Secrets the command gets as environment variables ("NAME" or "NAME=VAR", or VAR → NAME). */
+  secretEnv?: SecretEnvSpec;
+}
+
+/** A stream callback that redacts as it goes; `end` hands on what it held back. */
+function redacting(redactor: Redactor, sink: ((bytes: Buffer) => void) | undefined) {
+  if (!sink || !redactor.active) return { push: sink, end: (_options: { cut: boolean }) => {} };
+  const stream = redactor.stream();
+  return {
+    push: (bytes: Buffer) => {
+      const out = stream.push(bytes);
+      if (out.length > 0) sink(out);
+    },
+    end: (options: { cut: boolean }) => {
+      const out = stream.end(options);
+      if (out.length > 0) sink(out);
+    },
+  };
 }
 
 export async function exec(
@@ -26,6 +47,10 @@ export async function exec(
   const { argv, timeoutMs } = prepareCommand(command, options.timeoutSeconds);
   const commandText = argv[2]!;
   if (record.state !== "started") throw notStarted(record);
+  const secretEnv = secretEnvFor(record, options.secretEnv);
+  const redactor = redactorFor(ctx, record);
+  const stdout = redacting(redactor, options.onStdout);
+  const stderr = redacting(redactor, options.onStderr);
   const startedAt = new Date().toISOString();
   const agent = await ctx.connect(record);
   let sequence: number;
@@ -37,8 +62,9 @@ export async function exec(
         cwd: WORKSPACE_ROOT,
         timeout_ms: timeoutMs,
         max_output_bytes: OUTPUT_LIMITS.streamBytes,
+        ...(secretEnv ? { secret_env: secretEnv } : {}),
       },
-      { onStdout: options.onStdout, onStderr: options.onStderr },
+      { onStdout: stdout.push, onStderr: stderr.push },
     );
     running.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
     // The request is on its way: take the sequence number while the guest
@@ -57,20 +83,27 @@ export async function exec(
   } finally {
     agent.close();
   }
-  const result: WorkspaceExecResult = {
+  stdout.end({ cut: output.stdout_truncated });
+  stderr.end({ cut: output.stderr_truncated });
+  // Redacted before anything keeps it: the journal is on disk.
+  const result: WorkspaceExecResult = redactor.redactDeep({
     workspace_id: record.id,
     sequence,
     command: commandText,
     cwd: WORKSPACE_ROOT,
     exit_code: output.exit_code,
-    ...outputFields(output),
+    ...outputFields({
+      ...output,
+      stdout: redactor.redactBytes(output.stdout, { cut: output.stdout_truncated }),
+      stderr: redactor.redactBytes(output.stderr, { cut: output.stderr_truncated }),
+    }),
     duration_ms: output.duration_ms,
-  };
+  });
   const journalOut = clip(result.stdout);
   const journalErr = clip(result.stderr);
   const entry: JournalEntry = {
     sequence,
-    command: commandText,
+    command: result.command,
     cwd: WORKSPACE_ROOT,
     started_at: startedAt,
     duration_ms: result.duration_ms,

@@ -9,6 +9,7 @@ import type { DirEntry } from "../protocol/messages.js";
 import { WORKSPACE_ROOT, type WorkspaceContext } from "./context.js";
 import { planPatch, workspacePath, type PatchFileChange } from "./patch.js";
 import { DEFAULTS, OUTPUT_LIMITS } from "../limits.js";
+import { redactorFor } from "./secrets.js";
 
 export async function listFiles(
   ctx: WorkspaceContext,
@@ -52,7 +53,9 @@ export async function readFile(
     agent.readFile(target, maxBytes, WORKSPACE_ROOT),
   );
   await ctx.touch(record.id);
-  const { text, encoding } = encodeOutput(file.content);
+  // Redacted as bytes, before a file that is not UTF-8 becomes base64 (redaction could not see it then).
+  const content = redactorFor(ctx, record).redactBytes(file.content, { cut: file.truncated });
+  const { text, encoding } = encodeOutput(content);
   return {
     workspace_id: record.id,
     path: target,

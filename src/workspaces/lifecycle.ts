@@ -34,6 +34,13 @@ import {
   type WorkspaceContext,
 } from "./context.js";
 import type { Workspace } from "./payloads.js";
+import {
+  materializeSecrets,
+  readSecretOptions,
+  SECRETS_FILE,
+  storeSecrets,
+  type SecretOptions,
+} from "./secrets.js";
 import { emptySeed, prepareSeed, type PreparedSeed } from "./seed.js";
 import { DEFAULTS } from "../limits.js";
 
@@ -51,6 +58,9 @@ export interface CreateWorkspaceOptions {
   networkPolicy?: string;
   /** Host loopback ports the guest may reach at 10.0.2.254 (needs a network policy). */
   allowHostPorts?: (number | string)[];
+  /** Secrets: files under /run/pyro-secrets in the guest, redacted from all output (see SecretOptions). */
+  secrets?: SecretOptions["secrets"];
+  secretFiles?: SecretOptions["secretFiles"];
 }
 
 export async function create(
@@ -76,6 +86,7 @@ export async function create(
   }
   const networkPolicy = parseNetworkPolicy(options.networkPolicy ?? "off");
   const allowHostPorts = parseAllowedHostPorts(networkPolicy, options.allowHostPorts ?? []);
+  const secrets = readSecretOptions(options);
   trace("create: start");
   requireQemu(ctx.paths.hostCache);
   if (hasNetwork(networkPolicy)) requireHostTools(["socat"]);
@@ -102,6 +113,7 @@ export async function create(
         : null,
       network_policy: networkPolicy,
       ...(allowHostPorts.length > 0 ? { allow_host_ports: allowHostPorts } : {}),
+      ...(Object.keys(secrets).length > 0 ? { secrets: Object.keys(secrets).sort() } : {}),
       seed: {
         origin_kind: options.origin?.kind ?? seed.origin_kind,
         origin_ref: options.origin?.ref ?? seed.origin_ref,
@@ -120,11 +132,13 @@ export async function create(
     await reserveSlot(ctx.launch, `workspace ${name ?? record.id}`, () => {
       if (name !== null) assertNameFree(ctx, name, record.id);
       ctx.store.create(record);
+      storeSecrets(ctx, record.id, secrets);
     });
     const id = record.id;
     try {
       ctx.progress(`starting workspace ${name ?? id}`);
       await startFresh(ctx, record);
+      await materializeSecrets(ctx, record);
       trace("create: supervisor ready");
       const seedTar = seed.tarFile;
       if (seedTar) {
@@ -271,6 +285,8 @@ export async function bringUp(
   ctx.progress(`starting workspace ${record.name ?? record.id}`);
   if (fresh) await startFresh(ctx, record);
   else await startSupervisor(ctx.paths, record.id, ctx.store.file(record.id, "supervisor.log"));
+  // /run/pyro-secrets is tmpfs: every boot, restore and reset writes the secrets again.
+  await materializeSecrets(ctx, record);
 }
 
 /**
@@ -338,7 +354,7 @@ export async function fork(
   });
   const id = record.id;
   try {
-    for (const file of [BASELINE_FILE]) {
+    for (const file of [BASELINE_FILE, SECRETS_FILE]) {
       if (fs.existsSync(ctx.store.file(source.id, file)))
         fs.copyFileSync(ctx.store.file(source.id, file), ctx.store.file(id, file));
     }

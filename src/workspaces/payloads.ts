@@ -7,6 +7,7 @@ import type {
   OriginKind,
   PublishedPort,
   ServiceRecord,
+  ShellRecord,
   WorkspaceRecord,
   WorkspaceState,
 } from "../records/store.js";
@@ -27,6 +28,10 @@ export interface Workspace {
   network: WorkspaceNetwork;
   /** Services as last seen (name, state, how they ended). */
   services: ServiceRecord[];
+  /** Shells opened since create (live, exited, closed or ended with the VM), the latest last. */
+  shells: ShellRecord[];
+  /** Names of the workspace's secrets (files under /run/pyro-secrets in the guest); never their values. */
+  secrets: string[];
   created_at: string;
   last_activity_at: string;
   expires_at: string | null;
@@ -109,6 +114,8 @@ export function toWorkspace(record: WorkspaceRecord, commandCount: number): Work
     network_policy: record.network_policy,
     network: networkOf(record),
     services: record.services ?? [],
+    shells: record.shells ?? [],
+    secrets: record.secrets ?? [],
     created_at: record.created_at,
     last_activity_at: record.last_activity_at,
     expires_at: record.expires_at,

@@ -20,6 +20,7 @@ import { WORKSPACE_ROOT, type WorkspaceContext } from "./context.js";
 import type { WorkspaceService } from "./payloads.js";
 import { parsePublish, publishPorts, requirePublishing, sameRun, unpublishPorts } from "./ports.js";
 import { withLock } from "../util/lock.js";
+import { secretEnvFor, type SecretEnvSpec } from "./secrets.js";
 
 export interface ServiceStartOptions {
   /** A shell command line (run with sh -lc), or an argv. */
@@ -38,6 +39,8 @@ export interface ServiceStartOptions {
   /** "[HOST_PORT:]GUEST_PORT" to forward from the host's 127.0.0.1 (egress+published-ports). */
   publish?: (string | number)[];
   env?: Record<string, string>;
+  /** Secrets the service gets as environment variables ("NAME" or "NAME=VAR", or VAR → NAME). */
+  secretEnv?: SecretEnvSpec;
 }
 
 export interface ServiceLogs {
@@ -77,6 +80,7 @@ export async function startService(
   const requests = (options.publish ?? []).map(parsePublish);
   if (requests.length > 0) requirePublishing(record);
   const { argv } = prepareCommand(options.command, undefined);
+  const secretEnv = secretEnvFor(record, options.secretEnv);
 
   // One start or stop of a workspace's services at a time: a name is checked, its ports
   // published and its process started as one step.
@@ -97,6 +101,7 @@ export async function startService(
           ready_timeout_ms: Math.round(timeoutSeconds * 1000),
           ready_interval_ms: intervalMs,
           published_guest_ports: requests.map((r) => r.guestPort),
+          ...(secretEnv ? { secret_env: secretEnv } : {}),
         });
       } catch (error) {
         await unpublishPorts(ctx, agent, record.id, name, published).catch(() => {});

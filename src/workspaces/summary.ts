@@ -8,7 +8,7 @@ import type { DiffEntry, DiffResult } from "./diff.js";
 import type { ReviewEvent } from "./events.js";
 import type { JournalEntry } from "./journal.js";
 import type { Workspace } from "./payloads.js";
-import type { ServiceRecord } from "../records/store.js";
+import type { ServiceRecord, ShellRecord } from "../records/store.js";
 
 /** Commands and changed files listed in full up to these counts; the totals are always exact. */
 export const SUMMARY_LIST_LIMIT = 200;
@@ -51,8 +51,18 @@ export interface WorkspaceSummary {
   snapshots: Extract<ReviewEvent, { kind: "snapshot_create" | "snapshot_delete" }>[];
   /** Every service started in the period, in order, with how it ended (or its state now). */
   services: SummaryService[];
-  /** Shells arrive with that feature; always empty until then. */
-  shells: never[];
+  /** Every shell opened in the period, in order, with how it ended (or its state now). */
+  shells: SummaryShell[];
+}
+
+export interface SummaryShell {
+  shell_id: string;
+  cwd: string;
+  opened_at: string;
+  /** "running", "exited", "closed" or "ended" (it went with the VM). */
+  state: string;
+  closed_at: string | null;
+  end_reason: string | null;
 }
 
 export interface SummaryService {
@@ -165,8 +175,26 @@ export function summarize(input: {
     syncs: of("sync_push"),
     snapshots: of("snapshot_create", "snapshot_delete"),
     services: servicesOf(events, workspace.services),
-    shells: [],
+    shells: shellsOf(events, workspace.shells),
   };
+}
+
+/** Each shell opened in the period, with its state from the record (closed, ended with the VM, …). */
+function shellsOf(events: ReviewEvent[], latest: ShellRecord[]): SummaryShell[] {
+  return events.flatMap((event) => {
+    if (event.kind !== "shell_open") return [];
+    const now = latest.find((s) => s.shell_id === event.shell_id);
+    return [
+      {
+        shell_id: event.shell_id,
+        cwd: event.cwd,
+        opened_at: event.at,
+        state: now?.state ?? "ended",
+        closed_at: now?.closed_at ?? null,
+        end_reason: now?.end_reason ?? null,
+      },
+    ];
+  });
 }
 
 /** The summary as a few lines of text (the CLI's output, and the MCP tool's text copy). */
@@ -203,6 +231,12 @@ export function formatSummary(s: WorkspaceSummary): string {
     const how = service.stop_reason ? ` (${service.stop_reason})` : "";
     lines.push(
       `service ${service.name}: started ${service.start_state}, now ${service.state}${how}`,
+    );
+  }
+  for (const shell of s.shells) {
+    const how = shell.end_reason ? ` (${shell.end_reason})` : "";
+    lines.push(
+      `shell ${shell.shell_id} in ${shell.cwd}: opened ${shell.opened_at}, now ${shell.state}${how}`,
     );
   }
   return `${lines.join("\n")}\n`;

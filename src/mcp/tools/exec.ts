@@ -13,6 +13,7 @@ import {
   DESTRUCTIVE,
   defineWorkspaceTool,
   loose,
+  secretEnvParam,
   type ToolContext,
   type ToolOutput,
 } from "../tool.js";
@@ -96,7 +97,9 @@ export const workspaceExec = defineWorkspaceTool({
       .describe(
         "instead of a command: the command_id of a command still running, to wait for its result",
       ),
+    secret_env: secretEnvParam,
   }),
+  gated: { secret_env: "secrets" },
   output: execOutput,
   annotations: DESTRUCTIVE,
   run: async (workspace, args, ctx) => {
@@ -117,6 +120,7 @@ export const workspaceExec = defineWorkspaceTool({
       }
       commandId = ctx.pyro.workspaces.execStart(workspace, args.command, {
         ...(args.timeout_seconds !== undefined ? { timeoutSeconds: args.timeout_seconds } : {}),
+        ...(args.secret_env ? { secretEnv: args.secret_env } : {}),
       }).command_id;
     }
     const status = await ctx.pyro.workspaces.execWait(commandId, waitSeconds);

@@ -9,6 +9,7 @@ import {
   workspacePatchApply,
   workspaceSyncPush,
 } from "./files.js";
+import { shellClose, shellOpen, shellRead, shellSignal, shellWrite } from "./shells.js";
 import { snapshotCreate, snapshotDelete, snapshotList } from "./snapshots.js";
 import { serviceList, serviceLogs, serviceStart, serviceStatus, serviceStop } from "./services.js";
 import {
@@ -63,6 +64,11 @@ export const TOOLS: Tool[] = [
   snapshotCreate,
   snapshotList,
   snapshotDelete,
+  shellOpen,
+  shellRead,
+  shellWrite,
+  shellSignal,
+  shellClose,
   serviceStart,
   serviceList,
   serviceStatus,

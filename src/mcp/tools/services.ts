@@ -2,7 +2,14 @@
 import * as z from "zod";
 import { BOUNDS, DEFAULTS, type WorkspaceService } from "../../index.js";
 import { clipForModel } from "../report.js";
-import { CHANGES_WORKSPACE, READ_ONLY, defineWorkspaceTool, json, loose } from "../tool.js";
+import {
+  CHANGES_WORKSPACE,
+  READ_ONLY,
+  defineWorkspaceTool,
+  json,
+  loose,
+  secretEnvParam,
+} from "../tool.js";
 
 const serviceName = z
   .string()
@@ -68,8 +75,9 @@ export const serviceStart = defineWorkspaceTool({
       .describe(
         'guest ports to publish on the host\'s 127.0.0.1: "8000" (a free host port is chosen) or "18000:8000"',
       ),
+    secret_env: secretEnvParam,
   }),
-  gated: { publish: "network" },
+  gated: { publish: "network", secret_env: "secrets" },
   output: serviceOutput,
   annotations: CHANGES_WORKSPACE,
   run: async (id, args, ctx) => {
@@ -83,6 +91,7 @@ export const serviceStart = defineWorkspaceTool({
       readyTimeoutSeconds: args.ready_timeout_seconds,
       readyIntervalMs: args.ready_interval_ms,
       publish: args.publish,
+      secretEnv: args.secret_env,
     });
     const warnings = started.warnings.map((w) => `\nwarning: ${w}`).join("");
     return json(started, `${describeService(started)}${warnings}`);

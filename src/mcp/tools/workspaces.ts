@@ -89,6 +89,16 @@ export const workspaceCreate = defineTool({
       .describe(
         "ports of the host's 127.0.0.1 the guest may reach at host.pyro.internal (10.0.2.254), e.g. a local model server; needs a network policy",
       ),
+    secrets: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe(
+        "NAME → value: each becomes the file /run/pyro-secrets/NAME in the guest (root-only) and is replaced by [REDACTED] in every output; pass one to a command with secret_env. Names are environment-variable names",
+      ),
+    secret_files: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe("NAME → path of a host file whose text is the secret (at most 64 KiB)"),
   }),
   gated: {
     vcpu_count: "lifecycle",
@@ -96,6 +106,8 @@ export const workspaceCreate = defineTool({
     ttl_seconds: "lifecycle",
     network_policy: "network",
     allow_host_ports: "network",
+    secrets: "secrets",
+    secret_files: "secrets",
   },
   output: workspaceOutput,
   annotations: CHANGES_WORKSPACE,
@@ -112,6 +124,8 @@ export const workspaceCreate = defineTool({
       ttlSeconds: args.ttl_seconds,
       networkPolicy: args.network_policy,
       allowHostPorts: args.allow_host_ports,
+      secrets: args.secrets,
+      secretFiles: args.secret_files,
     });
     return workspaceReport(created, "created ");
   },
