@@ -65,6 +65,7 @@ bench: setup
 	node --import tsx bench/boot.ts
 	node --import tsx bench/workspace.ts
 	node --import tsx bench/daily-loop.ts
+	node --import tsx bench/shells.ts
 
 clean:
 	rm -rf dist coverage

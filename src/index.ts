@@ -52,6 +52,7 @@ export { SHELL_SIGNALS, type ShellSignal } from "./protocol/messages.js";
 export { REDACTED } from "./secrets/redaction.js";
 export { SECRET_LIMITS } from "./secrets/spec.js";
 export type { SummaryShell } from "./workspaces/summary.js";
+export { describeShell } from "./workspaces/shells.js";
 export {
   LIVE_SERVICE_STATES,
   type ServiceInfo,

@@ -4,7 +4,7 @@
  * prints.
  */
 import { InvalidArgumentError, type Command } from "commander";
-import { BOUNDS, DEFAULTS, SHELL_SIGNALS, type WorkspaceShell } from "../index.js";
+import { BOUNDS, DEFAULTS, SHELL_SIGNALS, describeShell } from "../index.js";
 import { act, collect, positiveInt, sdk } from "./common.js";
 import { printJson, table } from "./output.js";
 
@@ -19,15 +19,6 @@ function nonNegativeInt(name: string) {
       throw new InvalidArgumentError(`${name} must be 0 or a positive integer`);
     return n;
   };
-}
-
-function describeShell(s: WorkspaceShell): string {
-  const how = s.end_reason
-    ? ` (${s.end_reason})`
-    : s.exit_code !== null
-      ? ` (exit ${s.exit_code})`
-      : "";
-  return `${s.shell_id}: ${s.state}${how}, ${s.cols}×${s.rows} in ${s.cwd}`;
 }
 
 export function registerShellCommands(ws: Command): void {

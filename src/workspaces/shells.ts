@@ -52,23 +52,25 @@ export interface WorkspaceShell extends ShellRecord {
   end_cursor: number | null;
 }
 
-export interface ShellRead {
+/** A read (contract §4): the guest's cursors and flags, checked, with the text and the shell's state. */
+export interface ShellRead extends Omit<ShellReadResult, "shell"> {
   workspace_id: string;
   shell_id: string;
   text: string;
   plain: boolean;
-  cursor: number;
-  /** Pass this as the cursor of the next read. */
-  next_cursor: number;
-  /** Output lost between the asked cursor and the oldest output the guest still keeps. */
-  dropped_bytes: number;
-  truncated: boolean;
-  /** The shell had been quiet for wait_for_idle_ms (false: it kept printing until the wait's cap). */
-  idle: boolean;
-  /** Plain reads: "alternate" while a full-screen program (less, top, vim) owns the screen. */
-  screen: "normal" | "alternate" | null;
   state: ShellRecord["state"];
   exit_code: number | null;
+}
+
+/** One line about a shell: id, state (and why it ended), size and directory. */
+export function describeShell(s: WorkspaceShell): string {
+  const how =
+    s.end_reason !== null
+      ? ` (${s.end_reason})`
+      : s.exit_code !== null
+        ? ` (exit ${s.exit_code})`
+        : "";
+  return `${s.shell_id}: ${s.state}${how}, ${s.cols}×${s.rows} in ${s.cwd}`;
 }
 
 const int = (value: unknown): number =>

@@ -1,12 +1,6 @@
 /** Shells: interactive PTY sessions in a workspace (a REPL, a debugger, a prompt, top). */
 import * as z from "zod";
-import {
-  BOUNDS,
-  DEFAULTS,
-  SHELL_SIGNALS,
-  type ShellRead,
-  type WorkspaceShell,
-} from "../../index.js";
+import { BOUNDS, DEFAULTS, SHELL_SIGNALS, type ShellRead, describeShell } from "../../index.js";
 import {
   CHANGES_WORKSPACE,
   DESTRUCTIVE,
@@ -23,15 +17,6 @@ const shellOutput = loose({
   shell_id: z.string(),
   state: z.string(),
 });
-
-function describeShell(s: WorkspaceShell): string {
-  const how = s.end_reason
-    ? ` (${s.end_reason})`
-    : s.exit_code !== null
-      ? ` (exit ${s.exit_code})`
-      : "";
-  return `shell ${s.shell_id}: ${s.state}${how}, ${s.cols}×${s.rows} in ${s.cwd}`;
-}
 
 /** What a read says besides its text: where to go on from, and anything lost or cut. */
 function readNotes(read: ShellRead): string {
@@ -84,7 +69,7 @@ export const shellOpen = defineWorkspaceTool({
       rows: args.rows,
       secretEnv: args.secret_env,
     });
-    return json(opened, `opened ${describeShell(opened)}; read its prompt with shell_read`);
+    return json(opened, `opened shell ${describeShell(opened)}; read its prompt with shell_read`);
   },
 });
 
@@ -199,6 +184,6 @@ export const shellClose = defineWorkspaceTool({
   annotations: DESTRUCTIVE,
   run: async (id, args, ctx) => {
     const closed = await ctx.pyro.workspaces.closeShell(id, args.shell_id);
-    return json(closed, `closed ${describeShell(closed)}`);
+    return json(closed, `closed shell ${describeShell(closed)}`);
   },
 });
