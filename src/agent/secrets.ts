@@ -66,6 +66,11 @@ export function secretsStream(): { push(chunk: Buffer): Buffer; end(): Buffer } 
       return stream.push(chunk);
     },
     end() {
+      if (seen !== generation) {
+        const held = stream.takeHeld();
+        stream = redactor.stream();
+        return Buffer.concat([stream.push(held), stream.end()]);
+      }
       return stream.end();
     },
   };
@@ -97,7 +102,7 @@ async function secretsSet(rawArgs: Record<string, unknown>): Promise<{ count: nu
     // Base64 on the wire: a value full of control characters would grow 6× as JSON.
     const value =
       typeof encoded === "string" ? Buffer.from(encoded, "base64").toString("utf8") : "";
-    const problem = secretNameProblem(name) ?? secretValueProblem(name, value);
+    const problem = secretNameProblem(name) ?? secretValueProblem(`secret ${name}`, value);
     if (problem !== undefined) throw new OpError(WireCodes.BadArgs, problem);
     next.set(name, value);
   }

@@ -159,6 +159,31 @@ describe("shells", () => {
     await client().request("shell_close", { id });
   });
 
+  it("gets past a broken character instead of waiting for its rest forever", async () => {
+    const id = await open();
+    await client().request("shell_write", {
+      id,
+      input: "printf 'x\\342ab\\n'; printf 'end\\342'; exit 0\n",
+    });
+    for (let i = 0; i < 100; i++) {
+      const list = await client().request("shell_list", {});
+      if (list.shells.find((s) => s.id === id)?.state === "exited") break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    let cursor = 0;
+    let all = "";
+    for (let i = 0; i < 5000; i++) {
+      const read = await client().shellRead({ id, cursor, max_chars: 1 });
+      all += read.text;
+      if (!read.truncated) break;
+      expect(read.next_cursor).toBeGreaterThan(cursor);
+      cursor = read.next_cursor;
+    }
+    expect(all).toContain("x\uFFFDab");
+    expect(all).toMatch(/end\uFFFD/);
+    await client().request("shell_close", { id });
+  });
+
   it("says it is idle once the shell has been quiet that long", async () => {
     const id = await open();
     await client().request("shell_write", { id, input: "echo quiet\n" });

@@ -81,6 +81,8 @@ function shellProgram(): string {
 
 async function shellOpen(rawArgs: Record<string, unknown>): Promise<ShellInfo> {
   const args = rawArgs as unknown as ShellOpenArgs;
+  // Loaded first: from the checks below to the shell in the map, nothing awaits (two opens cannot both pass).
+  const { TerminalSession } = await import("./terminal.js");
   const id = str(args.id, "id");
   if (!ID_PATTERN.test(id)) throw new OpError(WireCodes.BadArgs, `bad shell id ${id}`);
   if (shells.has(id)) throw new OpError(WireCodes.BadArgs, `shell ${id} is already open`);
@@ -115,7 +117,6 @@ async function shellOpen(rawArgs: Record<string, unknown>): Promise<ShellInfo> {
     ...(args.env ?? {}),
     ...secretEnvironment(args.secret_env),
   };
-  const { TerminalSession } = await import("./terminal.js");
   const session = new TerminalSession({
     file: shellProgram(),
     args: ["-l"],

@@ -54,6 +54,8 @@ const MAX_MARKS = 64;
 
 export class TerminalSession {
   readonly pid: number;
+  /** When the shell's process started (jiffies since boot): tells it apart from a later process with its pid. */
+  private readonly startTime: string | undefined;
   /** When output last arrived or input was written (what "idle" is measured from). */
   lastActivity = Date.now();
   exit: { code: number; signal: string | null } | undefined;
@@ -89,12 +91,13 @@ export class TerminalSession {
       encoding: null,
     });
     this.pid = this.pty.pid;
+    this.startTime = startTimeOf(this.pid);
     this.pty.onData((data) => this.accept(this.redaction.stream.push(data as unknown as Buffer)));
     this.closed = new Promise((resolve) => {
       this.pty.onExit(({ exitCode, signal }) => {
         // What the shell started ends with it: background jobs, nohup'ed ones too. Now,
         // while they keep its session id in use (the kernel does not hand it out again).
-        killSession(this.pid);
+        this.killSession();
         this.accept(this.redaction.stream.end());
         this.exit = { code: exitCode, signal: signal ? signalName(signal) : null };
         this.notify();
@@ -185,8 +188,12 @@ export class TerminalSession {
     const from = Math.max(cursor, this.ring.start);
     let bytes = this.ring.read(from, maxChars * 4); // a character is at most 4 bytes
     const skip = continuationPrefix(bytes); // a cursor inside a character starts at the next one
-    bytes = bytes.subarray(skip);
-    bytes = bytes.subarray(0, wholeCharsLength(bytes.subarray(0, charsLength(bytes, maxChars))));
+    bytes = bytes.subarray(skip, skip + charsLength(bytes.subarray(skip), maxChars));
+    // A character cut by the end of the output so far waits for its rest; anywhere
+    // else (or once the shell is gone) a broken one goes out as it is, as U+FFFD.
+    if (this.running && from + skip + bytes.length === this.ring.end) {
+      bytes = bytes.subarray(0, wholeCharsLength(bytes));
+    }
     const nextCursor = from + skip + bytes.length;
     return {
       text: this.redaction.text(bytes.toString("utf8")),
@@ -278,16 +285,36 @@ export class TerminalSession {
     return out.join("\n");
   }
 
+  /**
+   * SIGKILL every process of the shell's session (the shell leads it, so its
+   * id is the shell's pid). Only while that id is still ours: the shell runs,
+   * or it is gone and no other process took its pid (the kernel keeps a
+   * session id out of use while any member lives, so members found then are
+   * the shell's).
+   */
+  private killSession(): void {
+    const now = startTimeOf(this.pid);
+    if (now !== undefined && now !== this.startTime) return; // the pid is another process's now
+    let pids: string[];
+    try {
+      pids = fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+    } catch {
+      return;
+    }
+    for (const pid of pids) {
+      if (Number(statField(pid, 6)) !== this.pid) continue;
+      try {
+        process.kill(Number(pid), "SIGKILL");
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+  }
+
   /** The shell's foreground process group: what Ctrl-C would reach. */
   foregroundGroup(): number {
-    try {
-      const stat = fs.readFileSync(`/proc/${this.pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const tpgid = Number(fields[5]); // field 8 of stat: the terminal's foreground group
-      return Number.isInteger(tpgid) && tpgid > 0 ? tpgid : this.pid;
-    } catch {
-      return this.pid;
-    }
+    const tpgid = Number(statField(this.pid, 8)); // the terminal's foreground process group
+    return Number.isInteger(tpgid) && tpgid > 0 ? tpgid : this.pid;
   }
 
   signal(signal: ShellSignal): number {
@@ -313,7 +340,7 @@ export class TerminalSession {
         new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS)),
       ]);
       if (this.running) {
-        killSession(this.pid);
+        this.killSession();
         await this.closed;
       }
     }
@@ -322,23 +349,18 @@ export class TerminalSession {
   }
 }
 
-/** SIGKILL every process of session `sid` (the shell's pid: it leads its session). */
-function killSession(sid: number): void {
-  let pids: string[];
+/** Field `index` (1-based, as in proc(5)) of /proc/PID/stat, or undefined when it is gone. */
+function statField(pid: number | string, index: number): string | undefined {
   try {
-    pids = fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[index - 3];
   } catch {
-    return;
+    return undefined;
   }
-  for (const pid of pids) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[3]) === sid) process.kill(Number(pid), "SIGKILL"); // field 6: session
-    } catch {
-      // Gone meanwhile.
-    }
-  }
+}
+
+function startTimeOf(pid: number): string | undefined {
+  return statField(pid, 22);
 }
 
 function killGroup(group: number, signal: NodeJS.Signals): void {

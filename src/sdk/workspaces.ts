@@ -41,12 +41,7 @@ import {
   type ServiceStartOptions,
 } from "../workspaces/services.js";
 import { diff, summary } from "../workspaces/review.js";
-import {
-  redactError,
-  redactorFor,
-  redactorForOptions,
-  type SecretEnvSpec,
-} from "../workspaces/secrets.js";
+import { redactError, redactorFor, type SecretEnvSpec } from "../workspaces/secrets.js";
 import {
   closeShell,
   listShells,
@@ -122,8 +117,7 @@ export class Workspaces {
   create(options: CreateWorkspaceOptions = {}): ReturnType<typeof create> {
     const { project, empty, ...rest } = options;
     const useProject = !rest.seedPath && !empty && project !== undefined;
-    const redactor = redactorForOptions(rest);
-    const created = create(this.#ctx, {
+    return create(this.#ctx, {
       ...rest,
       ...(useProject
         ? {
@@ -132,12 +126,6 @@ export class Workspaces {
           }
         : {}),
     });
-    return created.then(
-      (ws) => redactor.redactDeep(ws),
-      (error: unknown) => {
-        throw redactError(redactor, error);
-      },
-    );
   }
 
   list(): Workspace[] {

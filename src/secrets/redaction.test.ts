@@ -23,7 +23,7 @@ describe("Redactor", () => {
   });
 
   it("knows a file's final newline is not part of the value, and a terminal's \\r\\n", () => {
-    expect(redactionPatterns("token-1\n")).toEqual(["token-1"]);
+    expect(redactionPatterns("token-1\n")).toEqual({ whole: ["token-1"], lines: [] });
     const pem = "-----BEGIN KEY-----\nAAAABBBBCCCC\n-----END KEY-----\n";
     const r = new Redactor([pem]);
     expect(r.redact(`x ${pem.replace(/\n/g, "\r\n")}`)).not.toContain("AAAABBBBCCCC");
@@ -76,6 +76,28 @@ describe("Redactor", () => {
     );
     expect(r.redactBytes(Buffer.from("x SUP"), { cut: true }).toString()).toBe("x SUP");
     expect(r.redactBytes(Buffer.from("x SUPERSECRET")).toString()).toBe("x SUPERSECRET");
+  });
+
+  it("redacts overlapping secrets as one, whole", () => {
+    const r = new Redactor(["tok1", "k1-secret-long"]);
+    expect(r.redact("x tok1-secret-long y")).toBe(`x ${REDACTED} y`);
+    const stream = r.stream();
+    const out = [stream.push(Buffer.from("x to")), stream.push(Buffer.from("k1-sec"))];
+    out.push(stream.push(Buffer.from("ret-long y")), stream.end());
+    expect(Buffer.concat(out).toString()).toBe(`x ${REDACTED} y`);
+  });
+
+  it("redacts megabytes of hostile output (repeated secrets, near-misses) in one pass", () => {
+    const pem = Array.from({ length: 50 }, (_, i) => `line-${i}-${"A".repeat(58)}`).join("\n");
+    const r = new Redactor(["aaaaaaaab", "hunter2hunter2", pem]);
+    const hostile = Buffer.concat([
+      Buffer.from("hunter2hunter2 ".repeat(100_000)),
+      Buffer.alloc(1024 * 1024, "a"),
+    ]);
+    const out = r.redactBytes(hostile).toString();
+    expect(out.startsWith(`${REDACTED} ${REDACTED} `)).toBe(true);
+    expect(out.split(REDACTED).length - 1).toBe(100_000);
+    expect(out.endsWith("a".repeat(1024))).toBe(true);
   });
 
   it("passes everything through when there are no secrets", () => {

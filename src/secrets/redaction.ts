@@ -13,43 +13,43 @@ const REDACTED_BYTES = Buffer.from(REDACTED);
 /** Lines of a multi-line secret this long are redacted on their own too (e.g. `head -2 key.pem`). */
 const MIN_LINE_CHARS = 8;
 
-/** The texts that count as a secret's value in output. */
-export function redactionPatterns(value: string): string[] {
+/**
+ * The texts that count as a secret's value in output: the value (and, for
+ * one of several lines, as a terminal prints it), and its longer lines.
+ */
+export function redactionPatterns(value: string): { whole: string[]; lines: string[] } {
   const trimmed = value.replace(/[\r\n]+$/, ""); // a file's final newline is not part of the value
-  const patterns = new Set<string>([trimmed]);
-  if (trimmed.includes("\n")) {
+  if (!trimmed.includes("\n")) return { whole: trimmed ? [trimmed] : [], lines: [] };
+  return {
     // A terminal prints "\n" as "\r\n".
-    patterns.add(trimmed.replace(/\r?\n/g, "\r\n"));
-    for (const line of trimmed.split(/\r?\n/)) {
-      if (line.trim().length >= MIN_LINE_CHARS) patterns.add(line);
-    }
-  }
-  return [...patterns].filter((p) => p.length > 0);
+    whole: [trimmed, trimmed.replace(/\r?\n/g, "\r\n")],
+    lines: trimmed.split(/\r?\n/).filter((line) => line.trim().length >= MIN_LINE_CHARS),
+  };
 }
 
 export class Redactor {
-  /** Longest first: a secret that contains another is replaced whole. */
-  private readonly texts: string[];
-  private readonly bytes: Buffer[];
+  private readonly patterns: Pattern[];
 
   constructor(values: Iterable<string> = []) {
     const all = new Set<string>();
-    for (const value of values) for (const p of redactionPatterns(value)) all.add(p);
-    this.texts = [...all].sort((a, b) => b.length - a.length);
-    this.bytes = this.texts.map((t) => Buffer.from(t));
+    const lines = new Set<string>();
+    for (const value of values) {
+      const { whole, lines: own } = redactionPatterns(value);
+      for (const p of whole) all.add(p);
+      // Each pattern is a search over all output: a key's lines count, a book's do not.
+      for (const line of own) if (lines.size < MAX_LINE_PATTERNS) lines.add(line);
+    }
+    this.patterns = [...all, ...lines].map((text) => new Pattern(Buffer.from(text)));
   }
 
   /** Whether there is anything to redact. */
   get active(): boolean {
-    return this.texts.length > 0;
+    return this.patterns.length > 0;
   }
 
   redact(text: string): string {
-    let out = text;
-    for (const pattern of this.texts) {
-      if (out.includes(pattern)) out = out.split(pattern).join(REDACTED);
-    }
-    return out;
+    if (!this.active) return text;
+    return this.redactBytes(Buffer.from(text)).toString("utf8");
   }
 
   /** `cut`: the bytes were cut at their end (a limit), so a secret's start there is masked. */
@@ -77,7 +77,40 @@ export class Redactor {
   }
 
   stream(): StreamRedactor {
-    return new StreamRedactor(this.bytes);
+    return new StreamRedactor(this.patterns);
+  }
+}
+
+/** Line patterns of multi-line secrets kept at most (beyond, only whole values are redacted). */
+const MAX_LINE_PATTERNS = 256;
+
+/** A secret's bytes and its KMP failure table, to find how much of it ends a buffer in linear time. */
+class Pattern {
+  private readonly failure: Int32Array;
+
+  constructor(readonly bytes: Buffer) {
+    this.failure = new Int32Array(bytes.length);
+    for (let i = 1, k = 0; i < bytes.length; i++) {
+      while (k > 0 && bytes[i] !== bytes[k]) k = this.failure[k - 1]!;
+      if (bytes[i] === bytes[k]) k++;
+      this.failure[i] = k;
+    }
+  }
+
+  get length(): number {
+    return this.bytes.length;
+  }
+
+  /** The longest proper prefix of this secret that `data[from..]` ends with (its length; 0 for none). */
+  partialAtEnd(data: Buffer, from: number): number {
+    const p = this.bytes;
+    let k = 0;
+    for (let i = Math.max(from, data.length - p.length + 1); i < data.length; i++) {
+      while (k > 0 && data[i] !== p[k]) k = this.failure[k - 1]!;
+      if (data[i] === p[k]) k++;
+      if (k === p.length) k = this.failure[k - 1]!;
+    }
+    return k;
   }
 }
 
@@ -88,14 +121,16 @@ export class Redactor {
  */
 export const MASKED_FRAGMENT_CHARS = 4;
 
-/** Redacts output that arrives in chunks; see the file comment. */
+/**
+ * Redacts output that arrives in chunks; see the file comment. Every
+ * occurrence of every secret is found, overlapping ones merged into one
+ * [REDACTED]; each push costs time linear in the chunk (and in the secrets'
+ * lengths), never more, whatever the output.
+ */
 export class StreamRedactor {
   private held: Buffer = Buffer.alloc(0);
-  private readonly longest: number;
 
-  constructor(private readonly patterns: Buffer[]) {
-    this.longest = patterns.reduce((max, p) => Math.max(max, p.length), 0);
-  }
+  constructor(private readonly patterns: Pattern[]) {}
 
   /** Bytes held back because they may be the start of a secret. */
   get pending(): number {
@@ -122,71 +157,58 @@ export class StreamRedactor {
    * secret (at least MASKED_FRAGMENT_CHARS long) is masked instead.
    */
   end(options: { cut?: boolean } = {}): Buffer {
-    const data = this.held;
-    this.held = Buffer.alloc(0);
-    if (this.patterns.length === 0) return data;
-    const out = this.scan(data, false);
-    const rest = this.takeHeld();
-    if (rest.length === 0) return out;
-    const mask = options.cut === true && rest.length >= MASKED_FRAGMENT_CHARS;
-    return Buffer.concat([out, mask ? REDACTED_BYTES : this.scan(rest, true)]);
+    const data = this.takeHeld();
+    if (this.patterns.length === 0 || data.length === 0) return data;
+    if (options.cut === true) {
+      const out = this.scan(data, false);
+      const rest = this.takeHeld();
+      if (rest.length >= MASKED_FRAGMENT_CHARS) return Buffer.concat([out, REDACTED_BYTES]);
+      return Buffer.concat([out, this.scan(rest, true)]);
+    }
+    return this.scan(data, true);
   }
 
   private scan(data: Buffer, final: boolean): Buffer {
+    const patterns = this.patterns;
+    // From here on a secret may have begun and not arrived whole: held back.
+    let holdFrom = data.length;
+    if (!final) {
+      for (const p of patterns)
+        holdFrom = Math.min(holdFrom, data.length - p.partialAtEnd(data, 0));
+    }
+    const next = patterns.map((p) => data.indexOf(p.bytes));
     const out: Buffer[] = [];
     let pos = 0;
     for (;;) {
       let at = -1;
-      let length = 0;
-      for (const pattern of this.patterns) {
-        const found = data.indexOf(pattern, pos);
-        if (
-          found !== -1 &&
-          (at === -1 || found < at || (found === at && pattern.length > length))
-        ) {
-          at = found;
-          length = pattern.length;
-        }
+      for (const n of next) if (n !== -1 && (at === -1 || n < at)) at = n;
+      if (at === -1 || at >= holdFrom) break;
+      // The match, merged with every occurrence that starts inside it.
+      let end = at;
+      for (let grew = true; grew;) {
+        grew = false;
+        patterns.forEach((p, i) => {
+          while (next[i] !== -1 && next[i]! <= end) {
+            const stop = next[i]! + p.length;
+            if (stop > end) {
+              end = stop;
+              grew = true;
+            }
+            next[i] = data.indexOf(p.bytes, next[i]! + 1);
+          }
+        });
       }
-      if (at === -1) break;
-      // A longer secret may start here (or just before) and not have arrived whole yet.
-      const longer = final ? -1 : this.longerPending(data, pos, at);
-      if (longer !== -1) {
-        out.push(data.subarray(pos, longer));
-        this.held = Buffer.from(data.subarray(longer));
-        return Buffer.concat(out);
+      // A secret still arriving overlaps it: it may grow yet, so hold it back whole.
+      if (holdFrom < end) {
+        holdFrom = Math.min(holdFrom, at);
+        break;
       }
       out.push(data.subarray(pos, at), REDACTED_BYTES);
-      pos = at + length;
+      pos = end;
     }
-    const hold = final ? 0 : this.partialTail(data, pos);
-    out.push(data.subarray(pos, data.length - hold));
-    this.held = Buffer.from(data.subarray(data.length - hold));
+    holdFrom = Math.max(holdFrom, pos);
+    out.push(data.subarray(pos, holdFrom));
+    this.held = Buffer.from(data.subarray(holdFrom));
     return Buffer.concat(out);
-  }
-
-  /**
-   * The earliest start in [from, at] of a secret whose beginning is all the
-   * rest of `data`: it could still turn out longer than the match at `at`.
-   */
-  private longerPending(data: Buffer, from: number, at: number): number {
-    for (let start = Math.max(from, at - this.longest + 1); start <= at; start++) {
-      const rest = data.subarray(start);
-      if (
-        this.patterns.some((p) => p.length > rest.length && p.subarray(0, rest.length).equals(rest))
-      )
-        return start;
-    }
-    return -1;
-  }
-
-  /** Length of the longest tail of data[from..] that a secret starts with (and is not all of). */
-  private partialTail(data: Buffer, from: number): number {
-    const room = Math.min(this.longest - 1, data.length - from);
-    for (let k = room; k > 0; k--) {
-      const tail = data.subarray(data.length - k);
-      if (this.patterns.some((p) => p.length > k && p.subarray(0, k).equals(tail))) return k;
-    }
-    return 0;
   }
 }

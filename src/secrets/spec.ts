@@ -32,15 +32,18 @@ export function secretNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** Why `value` cannot be secret `name`'s value, or undefined. The value itself is never quoted. */
-export function secretValueProblem(name: string, value: string): string | undefined {
+/**
+ * Why `value` cannot be a secret's value, or undefined; `label` names the
+ * secret in the message ("secret API_TOKEN"). The value itself is never quoted.
+ */
+export function secretValueProblem(label: string, value: string): string | undefined {
   const bytes = Buffer.byteLength(value);
   if (bytes > SECRET_LIMITS.valueBytes)
-    return `secret ${name} is ${bytes} bytes, more than the ${SECRET_LIMITS.valueBytes / 1024} KiB a secret may have`;
-  if (value.includes("\0")) return `secret ${name} contains a NUL byte: secrets must be text`;
+    return `${label} is ${bytes} bytes, more than the ${SECRET_LIMITS.valueBytes / 1024} KiB a secret may have`;
+  if (value.includes("\0")) return `${label} contains a NUL byte: secrets must be text`;
   if (value.includes("\uFFFD"))
-    return `secret ${name} is not UTF-8 text: pyro redacts secrets from text output, so they must be text`;
+    return `${label} is not UTF-8 text: pyro redacts secrets from text output, so they must be text`;
   if (value.replace(/[\r\n]+$/, "").length < SECRET_LIMITS.valueMinChars)
-    return `secret ${name} is shorter than ${SECRET_LIMITS.valueMinChars} characters: every occurrence of it in output would be replaced`;
+    return `${label} is shorter than ${SECRET_LIMITS.valueMinChars} characters: every occurrence of it in output would be replaced`;
   return undefined;
 }

@@ -20,7 +20,13 @@ import {
   type WorkspaceRecord,
 } from "../records/store.js";
 import { requireHostTools } from "../host/requirements.js";
-import { hasNetwork, parseAllowedHostPorts, parseNetworkPolicy } from "../network/policy.js";
+import {
+  hasNetwork,
+  parseAllowedHostPorts,
+  parseNetworkPolicy,
+  type NetworkPolicy,
+} from "../network/policy.js";
+import { Redactor } from "../secrets/redaction.js";
 import { claimStandby, spawnStandby } from "../supervisor/standby-pool.js";
 import { startSupervisor } from "../supervisor/spawn.js";
 import { commandLine, processAlive, processesMentioning, processRunning } from "../util/procs.js";
@@ -37,6 +43,7 @@ import type { Workspace } from "./payloads.js";
 import {
   materializeSecrets,
   readSecretOptions,
+  redactError,
   SECRETS_FILE,
   storeSecrets,
   type SecretOptions,
@@ -87,6 +94,42 @@ export async function create(
   const networkPolicy = parseNetworkPolicy(options.networkPolicy ?? "off");
   const allowHostPorts = parseAllowedHostPorts(networkPolicy, options.allowHostPorts ?? []);
   const secrets = readSecretOptions(options);
+  const checked: CheckedCreate = {
+    environment,
+    vcpus,
+    memMib,
+    name,
+    labels,
+    networkPolicy,
+    allowHostPorts,
+    secrets,
+  };
+  // From here on an error could carry a secret (a guest's answer): it is redacted.
+  return launchNew(ctx, options, checked).catch((error: unknown) => {
+    throw redactError(new Redactor(Object.values(secrets)), error);
+  });
+}
+
+/** What create checked, ready for the new workspace's record. */
+interface CheckedCreate {
+  environment: string;
+  vcpus: number;
+  memMib: number;
+  name: string | null;
+  labels: Record<string, string>;
+  networkPolicy: NetworkPolicy;
+  allowHostPorts: number[];
+  secrets: Record<string, string>;
+}
+
+/** Create's second half: seed, record, VM, secrets, baseline. */
+async function launchNew(
+  ctx: WorkspaceContext,
+  options: CreateWorkspaceOptions,
+  checked: CheckedCreate,
+): Promise<Workspace & { seed_skipped: SkippedEntry[] }> {
+  const { environment, vcpus, memMib, name, labels, networkPolicy, allowHostPorts, secrets } =
+    checked;
   trace("create: start");
   requireQemu(ctx.paths.hostCache);
   if (hasNetwork(networkPolicy)) requireHostTools(["socat"]);

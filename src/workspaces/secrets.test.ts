@@ -43,21 +43,24 @@ describe("readSecretOptions", () => {
 
   it("refuses bad names, duplicates, missing, large and binary files with usage errors", () => {
     const cases: [Parameters<typeof readSecretOptions>[0], RegExp][] = [
-      [{ secrets: ["9X=value"] }, /not a valid name/],
+      [{ secrets: ["9X=value"] }, /the 1st --secret: the part before '=' is not a valid name/],
+      [{ secrets: { "9X": "value" } }, /not a valid name/],
       [{ secrets: ["A=aaaa"], secretFiles: [`A=${file("a", "aaaa")}`] }, /given twice/],
       [{ secretFiles: ["M=/nonexistent/x"] }, /does not exist/],
       [{ secretFiles: [`L=${file("l", "x".repeat(64 * 1024 + 1))}`] }, /64 KiB/],
       [{ secretFiles: [`B=${file("b", Buffer.from([0xff, 0xfe, 0x00, 0x41]))}`] }, /not UTF-8/],
       [{ secretFiles: ["NOPATH"] }, /NAME=PATH/],
-      [{ secrets: ["UNSET_PYRO_SECRET_XYZ"] }, /the argument is not shown/],
-      [{ secrets: ["ghp-looks-like-a-token"] }, /the argument is not shown/],
-      [{ secrets: ["S=abc"] }, /shorter than 4/],
+      [{ secrets: ["UNSET_PYRO_SECRET_XYZ"] }, /not shown, in case it is a value/],
+      [{ secrets: ["ghp-looks-like-a-token"] }, /not shown, in case it is a value/],
+      [{ secrets: ["S=abc"] }, /the 1st --secret is shorter than 4/],
+      [{ secrets: ["A=aaaa", "c2stbGl2ZS1hYmNk=="] }, /the 2nd --secret is shorter than 4/],
     ];
     for (const [options, message] of cases) {
       const error = thrown(() => readSecretOptions(options));
       expect(error.code).toBe(ErrorCodes.UsageError);
       expect(error.message).toMatch(message);
       expect(error.message).not.toContain("ghp-looks");
+      expect(error.message).not.toContain("c2st");
     }
   });
 });

@@ -34,28 +34,53 @@ function usage(message: string, hint?: string): PyroError {
   return new PyroError(ErrorCodes.UsageError, message, hint ? { hint } : {});
 }
 
+/** One secret as given: its name, its value or file, and how errors name it. */
+interface GivenSecret {
+  name: string;
+  /** "secret NAME", or for a "NAME=VALUE" item "the 2nd --secret" (the item may be a value by mistake). */
+  label: string;
+  value?: string;
+  file?: string;
+}
+
+const ordinal = (n: number) => `${n}${n === 1 ? "st" : n === 2 ? "nd" : n === 3 ? "rd" : "th"}`;
+
 /** The values of `options`, checked; nothing is created when one is bad. */
 export function readSecretOptions(options: SecretOptions): Record<string, string> {
+  const given: GivenSecret[] = [
+    ...(Array.isArray(options.secrets)
+      ? parseSecretArgs(options.secrets)
+      : Object.entries(options.secrets ?? {}).map(([name, value]) => ({
+          name,
+          label: `secret ${name}`,
+          value,
+        }))),
+    ...(Array.isArray(options.secretFiles)
+      ? parseSecretFileArgs(options.secretFiles)
+      : Object.entries(options.secretFiles ?? {}).map(([name, file]) => ({
+          name,
+          label: `secret ${name}`,
+          file,
+        }))),
+  ];
   const values: Record<string, string> = {};
-  const add = (name: string, value: string) => {
-    const problem = secretNameProblem(name);
-    if (problem) throw usage(`secret ${problem}`);
-    if (Object.hasOwn(values, name)) throw usage(`secret ${name} is given twice`);
-    const valueProblem = secretValueProblem(name, value);
+  for (const secret of given) {
+    const problem = secretNameProblem(secret.name);
+    if (problem) {
+      throw secret.label.startsWith("secret ")
+        ? usage(`secret ${problem}`)
+        : usage(
+            `${secret.label}: the part before '=' is not a valid name (letters, digits and _, not starting with a digit; not shown, in case it is a value)`,
+          );
+    }
+    if (Object.hasOwn(values, secret.name)) throw usage(`${secret.label} is given twice`);
+    const value =
+      secret.file === undefined ? secret.value : readSecretFile(secret.label, secret.file);
+    if (typeof value !== "string") throw usage(`${secret.label} must be a string`);
+    const valueProblem = secretValueProblem(secret.label, value);
     if (valueProblem) throw usage(valueProblem);
-    values[name] = value;
-  };
-  const literals = Array.isArray(options.secrets)
-    ? parseSecretArgs(options.secrets)
-    : (options.secrets ?? {});
-  const files = Array.isArray(options.secretFiles)
-    ? parseSecretFileArgs(options.secretFiles)
-    : (options.secretFiles ?? {});
-  for (const [name, value] of Object.entries(literals)) {
-    if (typeof value !== "string") throw usage(`secret ${name} must be a string`);
-    add(name, value);
+    values[secret.name] = value;
   }
-  for (const [name, file] of Object.entries(files)) add(name, readSecretFile(name, file));
   if (Object.keys(values).length > SECRET_LIMITS.count)
     throw usage(`at most ${SECRET_LIMITS.count} secrets per workspace`);
   const total = Object.values(values).reduce((sum, v) => sum + Buffer.byteLength(v), 0);
@@ -66,61 +91,55 @@ export function readSecretOptions(options: SecretOptions): Record<string, string
   return values;
 }
 
-function readSecretFile(name: string, file: string): string {
+function readSecretFile(label: string, file: string): string {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
   } catch {
-    throw usage(`the file of secret ${name} (${file}) does not exist`, "give a readable file");
+    throw usage(`the file of ${label} (${file}) does not exist`, "give a readable file");
   }
-  if (!stat.isFile()) throw usage(`the file of secret ${name} (${file}) is not a regular file`);
+  if (!stat.isFile()) throw usage(`the file of ${label} (${file}) is not a regular file`);
   if (stat.size > SECRET_LIMITS.valueBytes)
     throw usage(
-      `the file of secret ${name} (${file}) is ${stat.size} bytes, more than the ${SECRET_LIMITS.valueBytes / 1024} KiB a secret may have`,
+      `the file of ${label} (${file}) is ${stat.size} bytes, more than the ${SECRET_LIMITS.valueBytes / 1024} KiB a secret may have`,
     );
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(fs.readFileSync(file));
   } catch (error) {
     if (error instanceof TypeError)
-      throw usage(`the file of secret ${name} (${file}) is not UTF-8 text: secrets must be text`);
-    throw usage(`cannot read the file of secret ${name} (${file}): ${(error as Error).message}`);
+      throw usage(`the file of ${label} (${file}) is not UTF-8 text: secrets must be text`);
+    throw usage(`cannot read the file of ${label} (${file}): ${(error as Error).message}`);
   }
 }
 
 /**
  * "NAME=VALUE" items (as --secret takes them), or a bare "NAME" whose value
  * comes from pyro's own environment (so it never shows in a process list).
+ * Errors name an item by its place, never its content: it may be a value.
  */
-function parseSecretArgs(args: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const arg of args) {
+function parseSecretArgs(args: string[]): GivenSecret[] {
+  return args.map((arg, i) => {
+    const label = `the ${ordinal(i + 1)} --secret`;
     const eq = arg.indexOf("=");
-    const name = eq === -1 ? arg : arg.slice(0, eq);
-    if (eq === -1) {
-      // Never echo a bare argument: it may be a value given without its NAME=.
-      const value = secretNameProblem(name) === undefined ? process.env[name] : undefined;
-      if (value === undefined)
-        throw usage(
-          "a secret without '=' must name one of pyro's environment variables (the argument is not shown: it may be a value)",
-          "give NAME=VALUE, or export NAME=… and give NAME",
-        );
-      out[name] = value;
-    } else {
-      out[name] = arg.slice(eq + 1);
-    }
-  }
-  return out;
+    if (eq !== -1) return { name: arg.slice(0, eq), label, value: arg.slice(eq + 1) };
+    const value = secretNameProblem(arg) === undefined ? process.env[arg] : undefined;
+    if (value === undefined)
+      throw usage(
+        `${label} has no '=' and names none of pyro's environment variables (not shown, in case it is a value)`,
+        "give NAME=VALUE, or export NAME=… and give NAME",
+      );
+    return { name: arg, label: `secret ${arg}`, value };
+  });
 }
 
 /** "NAME=PATH" items, as --secret-file takes them. */
-function parseSecretFileArgs(args: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const arg of args) {
+function parseSecretFileArgs(args: string[]): GivenSecret[] {
+  return args.map((arg) => {
     const eq = arg.indexOf("=");
-    if (eq <= 0) throw usage(`secret file ${arg}: give NAME=PATH`);
-    out[arg.slice(0, eq)] = arg.slice(eq + 1);
-  }
-  return out;
+    if (eq <= 0) throw usage(`--secret-file ${arg}: give NAME=PATH`);
+    const name = arg.slice(0, eq);
+    return { name, label: `secret ${name}`, file: arg.slice(eq + 1) };
+  });
 }
 
 export function storeSecrets(ctx: WorkspaceContext, id: string, values: Record<string, string>) {
@@ -186,18 +205,6 @@ export function redactorFor(
     if (options.lenient) return new Redactor();
     throw error;
   }
-}
-
-/** What redacts the literal secrets create options carry (before the workspace has a store). */
-export function redactorForOptions(options: SecretOptions): Redactor {
-  const literals = Array.isArray(options.secrets)
-    ? options.secrets.flatMap((item) =>
-        item.includes("=") ? [item.slice(item.indexOf("=") + 1)] : [],
-      )
-    : Object.values(options.secrets ?? {});
-  return new Redactor(
-    literals.filter((v) => typeof v === "string" && v.length >= SECRET_LIMITS.valueMinChars),
-  );
 }
 
 /** An error with the workspace's secrets redacted from everything it says. */

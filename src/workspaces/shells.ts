@@ -403,16 +403,13 @@ async function update(
   return found;
 }
 
-function withGuest(
-  workspaceId: string,
-  shell: ShellRecord,
-  info: ShellInfo | undefined,
-): WorkspaceShell {
-  const live = info !== undefined && shellIsLive(shell);
+function withGuest(workspaceId: string, shell: ShellRecord, reported: unknown): WorkspaceShell {
+  const live = reported !== undefined && shellIsLive(shell);
+  const info = fromGuest(reported);
   return {
     workspace_id: workspaceId,
     ...shell,
-    pid: live && typeof info.pid === "number" ? info.pid : null,
-    end_cursor: live ? int(info.end_cursor) : null,
+    pid: live ? info.pid : null,
+    end_cursor: live ? info.end_cursor : null,
   };
 }
