@@ -2,6 +2,9 @@
  * `pyro doctor` on this host: real acceleration verdict, a real boot and
  * exec, and failing checks that name their fix without hanging.
  */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { DoctorReport } from "../src/daily-loop/doctor.js";
 import { runCli, runCliJson } from "./helpers.js";
@@ -29,6 +32,28 @@ describe("pyro doctor", () => {
     expect(text).toMatch(/^pyro \d+\.\d+\.\d+ on /);
     expect(text).toMatch(/^ok {3}qemu: .*qemu-system-x86_64/m);
     expect(text).toMatch(/^ok {3}acceleration: (KVM|software emulation \(TCG\)): /m);
+  });
+
+  it("exits 0 on a fresh machine: a cold cache is a state with advice, not a failure", async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "pyro-doctor-cold-"));
+    try {
+      const { code, json, stderr } = await runCliJson<
+        DoctorReport & { daily_loop: { readiness: string } }
+      >(["doctor", "--skip-boot", "--environment", "debian:12"], { PYRO_HOME: home });
+      expect(code, stderr).toBe(0);
+      expect(json.ok).toBe(true);
+      expect(json.daily_loop.readiness).toBe("cold");
+      const notes = json.checks.filter((c) => c.note).map((c) => c.name);
+      expect(notes).toEqual(expect.arrayContaining(["environments", "daily loop (debian:12)"]));
+      expect(json.checks.find((c) => c.name === "environments")?.fix).toContain("pyro prepare");
+      const human = await runCli(["doctor", "--skip-boot", "--environment", "debian:12"], {
+        PYRO_HOME: home,
+      });
+      expect(human.code).toBe(0);
+      expect(human.stdout.toString()).toMatch(/^note daily loop \(debian:12\): cold/m);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 
   it("names the fix for a broken QEMU and still answers", async () => {

@@ -102,10 +102,15 @@ describe("pyro mcp serve", () => {
     expect(traversal.error).toBe(true);
   });
 
-  it("refuses --profile with --mode (usage error)", async () => {
+  it("narrows a profile with a mode, and refuses a pair with no tools in common", async () => {
+    const narrowed = await connectMcp(["--profile", "workspace-core", "--mode", "cold-start"]);
+    const names = (await narrowed.listTools()).tools.map((t) => t.name).sort();
+    expect(names).toEqual(
+      MODE_TOOLS["cold-start"].filter((t) => PROFILE_TOOLS["workspace-core"].includes(t)).sort(),
+    );
     const result = await runCli(["mcp", "serve", "--profile", "vm-run", "--mode", "inspect"]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/not both/);
+    expect(result.stderr).toMatch(/no tools within profile vm-run/);
   });
 
   it("seeds from a repository it clones on the host (--repo-url, --repo-ref)", async () => {

@@ -45,7 +45,7 @@ describe("fix wording", () => {
   it("names the tools the surface has: workspace_start where it exists, else workspace_reset", () => {
     const fix: Fix = { kind: "start_workspace", workspace: "w" };
     expect(fixForModel(fix, surfaceFor("workspace-full", undefined))).toMatch(/workspace_start/);
-    expect(fixForModel(fix, surfaceFor("workspace-core", "repro-fix"))).toMatch(/workspace_reset/);
+    expect(fixForModel(fix, surfaceFor(undefined, "repro-fix"))).toMatch(/workspace_reset/);
   });
 
   it("prefers the fix over the plain hint, and falls back to the hint", () => {

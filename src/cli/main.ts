@@ -259,8 +259,10 @@ export function buildProgram(passthrough: string[]): Command {
             `pyro ${report.pyro_version} on ${report.platform.os} (${report.platform.arch}, kernel ${report.platform.kernel}, node ${report.platform.node})`,
           ];
           for (const check of report.checks) {
-            out.push(`${check.ok ? "ok  " : "FAIL"} ${check.name}: ${check.detail}`);
-            if (!check.ok && check.fix) out.push(`     fix: ${check.fix}`);
+            out.push(
+              `${check.ok ? (check.note ? "note" : "ok  ") : "FAIL"} ${check.name}: ${check.detail}`,
+            );
+            if ((!check.ok || check.note) && check.fix) out.push(`     fix: ${check.fix}`);
           }
           out.push(
             `cache: ${report.cache.path} (${formatBytes(report.cache.bytes)} environments, ` +

@@ -35,9 +35,10 @@ export function registerMcpCommands(program: Command): void {
       new Option("--profile <profile>", `tool set (default ${DEFAULT_PROFILE})`).choices(PROFILES),
     )
     .addOption(
-      new Option("--mode <mode>", "a narrower tool set and instructions for one job").choices(
-        MODES,
-      ),
+      new Option(
+        "--mode <mode>",
+        "a narrower tool set and instructions for one job (with --profile: narrowed to that profile too)",
+      ).choices(MODES),
     )
     .option("--environment <env>", "default environment of workspace_create and vm_run")
     .option("--project-path <path>", "seed new workspaces from this checkout")
@@ -52,10 +53,12 @@ export function registerMcpCommands(program: Command): void {
     )
     .action((opts: ServeOptions) =>
       act(false, async () => {
-        if (opts.mode && opts.profile) {
-          throw new PyroError(ErrorCodes.UsageError, "give --profile or --mode, not both", {
-            hint: "a mode is a narrowed tool set of its own",
-          });
+        if (opts.mode && opts.profile && surfaceFor(opts.profile, opts.mode).tools.length === 0) {
+          throw new PyroError(
+            ErrorCodes.UsageError,
+            `mode ${opts.mode} has no tools within profile ${opts.profile}`,
+            { hint: "a mode narrows the profile: give a larger profile, or the mode alone" },
+          );
         }
         if (opts.port !== undefined && !opts.http)
           throw new PyroError(ErrorCodes.UsageError, "--port needs --http");
@@ -78,10 +81,10 @@ export function registerMcpCommands(program: Command): void {
               ...(opts.environment ? { environment: opts.environment } : {}),
               ...(project ? { project } : {}),
             });
-          const surface = surfaceFor(opts.profile ?? DEFAULT_PROFILE, opts.mode);
+          const surface = surfaceFor(opts.profile, opts.mode);
           const pending = surface.pending.map((p) => p.tool);
           const about =
-            `pyro mcp: ${opts.mode ? `mode ${opts.mode}` : `profile ${surface.profile}`}, ${surface.tools.length} tools` +
+            `pyro mcp: ${opts.mode ? `mode ${opts.mode}${opts.profile ? ` within profile ${opts.profile}` : ""}` : `profile ${surface.profile}`}, ${surface.tools.length} tools` +
             (pending.length ? ` (not yet available: ${pending.join(", ")})` : "") +
             (project
               ? `; seeding from ${project.origin_ref}`

@@ -23,9 +23,12 @@ import { checkHostNetwork, probeGuestNetwork, type NetworkCapability } from "./n
 
 export interface DoctorCheck {
   name: string;
+  /** False only for a real failure: something pyro needs is broken or missing. */
   ok: boolean;
+  /** Set when ok but worth acting on: a state, not a failure (e.g. a cold daily loop). */
+  note?: boolean;
   detail: string;
-  /** How to fix it; present when ok is false. */
+  /** How to fix it (or, with note, how to improve it). */
   fix?: string;
 }
 
@@ -133,11 +136,12 @@ export async function runDoctor(
   const installed =
     environments.find((e) => e.name === DEFAULT_ENVIRONMENT && e.state === "installed") ??
     environments.find((e) => e.state === "installed");
+  // None installed yet is a cold cache (the first create builds one), not a failure.
   checks.push({
     name: "environments",
-    ok: installed !== undefined,
+    ok: true,
+    ...(installed ? {} : { note: true, fix: `run \`pyro prepare ${DEFAULT_ENVIRONMENT}\`` }),
     detail: environments.map((e) => `${e.name}: ${e.state}`).join(", "),
-    ...(installed ? {} : { fix: `run \`pyro env pull ${DEFAULT_ENVIRONMENT}\`` }),
   });
 
   let acceleration: AccelDecision | null = null;
@@ -155,11 +159,14 @@ export async function runDoctor(
   } else {
     checks.push({
       name: "acceleration",
-      ok: false,
-      detail: `not probed (${device.reason})`,
-      fix: installed
-        ? SETUP_HINT
-        : `run \`pyro env pull ${DEFAULT_ENVIRONMENT}\` so there is a kernel to probe with`,
+      // Without QEMU it is a failure; without an environment, only not known yet.
+      ok: qemu !== undefined,
+      ...(qemu === undefined ? {} : { note: true }),
+      detail: `not probed (${qemu === undefined ? "no QEMU" : "no environment installed yet"}; ${device.reason})`,
+      fix:
+        qemu === undefined
+          ? SETUP_HINT
+          : `run \`pyro prepare ${DEFAULT_ENVIRONMENT}\` so there is a kernel to probe with`,
     });
   }
 
@@ -179,8 +186,9 @@ export async function runDoctor(
       });
       checks.push({
         name: `daily loop (${environment}${loop.network ? ", network" : ""})`,
-        // Networked workspaces are optional: never prepared is a state, not a failure.
-        ok: loop.readiness === "warm" || (loop.network && loop.readiness === "cold"),
+        // Cold and stale are states, not failures: creates work, they boot cold.
+        ok: true,
+        ...(loop.readiness === "warm" ? {} : { note: true }),
         detail:
           loop.readiness === "warm"
             ? standby?.state === "ready"

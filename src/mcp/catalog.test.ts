@@ -46,20 +46,35 @@ describe("the MCP catalog", () => {
   });
 
   it("has review-eval's whole tool set, and secrets only in workspace-full", () => {
-    const review = surfaceFor("workspace-core", "review-eval");
+    const review = surfaceFor(undefined, "review-eval");
     expect(review.pending).toEqual([]);
     expect(review.tools).toEqual([...MODE_TOOLS["review-eval"]]);
     expect(surfaceFor("workspace-full", undefined).features.has("secrets")).toBe(true);
     for (const mode of [undefined, "inspect", "review-eval", "cold-start", "repro-fix"] as const)
-      expect(surfaceFor("workspace-core", mode).features.has("secrets")).toBe(false);
+      expect(surfaceFor(undefined, mode).features.has("secrets")).toBe(false);
+    for (const mode of ["inspect", "review-eval", "cold-start", "repro-fix"] as const)
+      expect(surfaceFor("workspace-full", mode).features.has("secrets")).toBe(false);
+  });
+
+  it("narrows a profile with a mode: the tools and parameters both have", () => {
+    const core = surfaceFor("workspace-core", "cold-start");
+    expect(core.tools).toEqual(
+      MODE_TOOLS["cold-start"].filter((t) => PROFILE_TOOLS["workspace-core"].includes(t)),
+    );
+    expect(core.tools).not.toContain("service_start");
+    expect(core.features.has("network")).toBe(false);
+    const full = surfaceFor("workspace-full", "cold-start");
+    expect(full.tools).toEqual([...MODE_TOOLS["cold-start"]]);
+    expect(full.features.has("network")).toBe(true);
+    expect(surfaceFor("vm-run", "repro-fix").tools).toEqual([]);
   });
 
   it("shows network parameters in workspace-full and cold-start only", () => {
     expect(surfaceFor("workspace-full", undefined).features.has("network")).toBe(true);
-    expect(surfaceFor("workspace-core", "cold-start").features.has("network")).toBe(true);
-    expect(surfaceFor("workspace-core", "cold-start").tools).toContain("service_start");
+    expect(surfaceFor(undefined, "cold-start").features.has("network")).toBe(true);
+    expect(surfaceFor(undefined, "cold-start").tools).toContain("service_start");
     expect(surfaceFor("workspace-core", undefined).features.has("network")).toBe(false);
     expect(surfaceFor("workspace-full", "inspect").features.has("network")).toBe(false);
-    expect(surfaceFor("workspace-core", "repro-fix").features.has("network")).toBe(false);
+    expect(surfaceFor(undefined, "repro-fix").features.has("network")).toBe(false);
   });
 });

@@ -163,23 +163,50 @@ export interface Surface {
   features: Set<Feature>;
 }
 
-/** The tool surface of a profile, or of a mode (which then decides alone). */
-export function surfaceFor(profile: Profile, mode: Mode | undefined): Surface {
-  const contractTools = mode ? MODE_TOOLS[mode] : PROFILE_TOOLS[profile];
+/** The parameter features a profile's schemas show. */
+function profileFeatures(profile: Profile): Feature[] {
+  return profile === "workspace-full" ? ["lifecycle", "snapshots", "network", "secrets"] : [];
+}
+
+/** The parameter features a mode's schemas show (never secrets: they are for workspace-full alone). */
+function modeFeatures(mode: Mode): Feature[] {
+  if (mode === "review-eval") return ["snapshots"];
+  if (mode === "cold-start") return ["network"];
+  // Inspect mode never gets network parameters: its workspaces have no network.
+  return [];
+}
+
+/**
+ * The tool surface of a profile, of a mode, or of a mode within a profile
+ * (the mode narrows it: the tools and parameters both have). A mode alone
+ * decides by itself; neither given is the default profile.
+ */
+export function surfaceFor(profile: Profile | undefined, mode: Mode | undefined): Surface {
+  let contractTools: readonly ToolName[];
+  let features: Feature[];
+  if (mode && profile) {
+    const within = PROFILE_TOOLS[profile];
+    contractTools = MODE_TOOLS[mode].filter((tool) => within.includes(tool));
+    const allowed = profileFeatures(profile);
+    features = modeFeatures(mode).filter((feature) => allowed.includes(feature));
+  } else if (mode) {
+    contractTools = MODE_TOOLS[mode];
+    features = modeFeatures(mode);
+  } else {
+    contractTools = PROFILE_TOOLS[profile ?? DEFAULT_PROFILE];
+    features = profileFeatures(profile ?? DEFAULT_PROFILE);
+  }
   const tools = contractTools.filter((tool) => PENDING[tool] === undefined);
   const pending = contractTools.flatMap((tool) => {
     const feature = PENDING[tool];
     return feature === undefined ? [] : [{ tool, feature }];
   });
-  const features = new Set<Feature>();
-  if (!mode && profile === "workspace-full") {
-    features.add("lifecycle");
-    features.add("snapshots");
-  }
-  if (mode === "review-eval") features.add("snapshots");
-  // Secret parameters are for the full profile only: never core, inspect or other modes.
-  if (!mode && profile === "workspace-full") features.add("secrets");
-  // Inspect mode never gets network parameters: its workspaces have no network.
-  if ((!mode && profile === "workspace-full") || mode === "cold-start") features.add("network");
-  return { profile, mode, contractTools, tools, pending, features };
+  return {
+    profile: profile ?? DEFAULT_PROFILE,
+    mode,
+    contractTools,
+    tools,
+    pending,
+    features: new Set(features),
+  };
 }

@@ -6,7 +6,7 @@
  */
 import { McpServer } from "@modelcontextprotocol/server";
 import { DEFAULT_ENVIRONMENT, VERSION, type ProjectSource, type Pyro } from "../index.js";
-import { DEFAULT_PROFILE, surfaceFor, type Mode, type Profile, type Surface } from "./catalog.js";
+import { surfaceFor, type Mode, type Profile, type Surface } from "./catalog.js";
 import { toolErrorText } from "./errors.js";
 import { serverInstructions } from "./instructions.js";
 import type { ToolContext } from "./tool.js";
@@ -22,7 +22,7 @@ export interface McpServerOptions {
 }
 
 export function createMcpServer(pyro: Pyro, options: McpServerOptions = {}): McpServer {
-  const surface: Surface = surfaceFor(options.profile ?? DEFAULT_PROFILE, options.mode);
+  const surface: Surface = surfaceFor(options.profile, options.mode);
   const ctx: ToolContext = {
     pyro,
     surface,
