@@ -9,11 +9,11 @@
  * Loaded on the first shell_open only: the emulator is a large module, and
  * most workspaces never open a shell.
  */
-import fs from "node:fs";
 import os from "node:os";
 import { spawn as spawnPty, type IPty } from "@lydell/node-pty";
 import { Terminal, type IMarker } from "@xterm/headless";
 import type { ShellSignal } from "../protocol/messages.js";
+import { listPids, statField } from "../util/procs.js";
 import { OutputRing, charsLength, continuationPrefix, wholeCharsLength } from "./output-ring.js";
 
 export interface TerminalOptions {
@@ -295,13 +295,7 @@ export class TerminalSession {
   private killSession(): void {
     const now = startTimeOf(this.pid);
     if (now !== undefined && now !== this.startTime) return; // the pid is another process's now
-    let pids: string[];
-    try {
-      pids = fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name));
-    } catch {
-      return;
-    }
-    for (const pid of pids) {
+    for (const pid of listPids()) {
       if (Number(statField(pid, 6)) !== this.pid) continue;
       try {
         process.kill(Number(pid), "SIGKILL");
@@ -346,16 +340,6 @@ export class TerminalSession {
     }
     for (const mark of this.marks) mark.marker.dispose();
     this.term.dispose();
-  }
-}
-
-/** Field `index` (1-based, as in proc(5)) of /proc/PID/stat, or undefined when it is gone. */
-function statField(pid: number | string, index: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[index - 3];
-  } catch {
-    return undefined;
   }
 }
 

@@ -13,12 +13,28 @@ export function processAlive(pid: number): boolean {
 /** Alive and not a zombie: it still holds its files, sockets and memory. */
 export function processRunning(pid: number): boolean {
   if (!processAlive(pid)) return false;
+  const state = statField(pid, 3);
+  return state !== undefined && state !== "Z";
+}
+
+/**
+ * Field `index` (1-based, as proc(5) numbers them: 3 state, 6 session,
+ * 8 terminal foreground group, 22 start time) of /proc/PID/stat, or
+ * undefined when the process is gone.
+ */
+export function statField(pid: number | string, index: number): string | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+    // The command name (field 2) may hold spaces and parentheses: count after its last ")".
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[index - 3];
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Every pid in /proc now. */
+export function listPids(): string[] {
+  return fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry));
 }
 
 /**
@@ -35,8 +51,7 @@ export function commandLine(pid: number | string): string {
 
 /** Pids of processes whose command line mentions `text` (e.g. a build directory). */
 export function processesMentioning(text: string): number[] {
-  return fs
-    .readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry) && commandLine(entry).includes(text))
+  return listPids()
+    .filter((pid) => commandLine(pid).includes(text))
     .map(Number);
 }
