@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PYRO := node dist/cli.js
 
-.PHONY: deps build check lint format typecheck test test-unit test-unit-node22 test-guest demo setup dist-check bench clean smoke-daily-loop
+.PHONY: deps build check lint format typecheck test test-unit test-unit-node22 test-guest demo setup install dist-check bench clean smoke-daily-loop
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -52,6 +52,11 @@ test: setup check
 smoke-daily-loop: build
 	$(PYRO) env pull debian:12
 	npx vitest run --project smoke smoke/daily-loop.smoke.ts
+
+# Put `pyro` on PATH: npm links its global bin/pyro to this clone (after a
+# move, `make install` again and `pyro host repair HOST`).
+install: build
+	npm install -g --no-audit --no-fund .
 
 # The main job, end to end: install what the host needs, build the environment, run a command in a guest.
 demo: setup

@@ -30,6 +30,8 @@ export const LAYERS = {
   config: 11,
   "errors.ts": 11,
   "limits.ts": 11,
+  "surfaces.ts": 11,
+  "chat-hosts": 3,
   "version.ts": 11,
 };
 

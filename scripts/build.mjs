@@ -19,7 +19,15 @@ await build({
   ...common,
   entryPoints: { index: "src/index.ts", mcp: "src/mcp/index.ts" },
   outdir: "dist",
-  external: ["commander", "tar", "diff", "zod", "@modelcontextprotocol/*"],
+  external: [
+    "commander",
+    "tar",
+    "diff",
+    "zod",
+    "jsonc-parser",
+    "smol-toml",
+    "@modelcontextprotocol/*",
+  ],
   chunkNames: "chunks/[name]-[hash]",
 });
 // The processes pyro starts (the CLI, a supervisor per workspace) start faster
@@ -31,6 +39,8 @@ await build({
   outdir: "dist/bin",
   external: ["zod", "@modelcontextprotocol/*"],
   chunkNames: "chunks/[name]-[hash]",
+  // jsonc-parser's default (UMD) build requires its parts at run time; its ES build bundles.
+  alias: { "jsonc-parser": "./node_modules/jsonc-parser/lib/esm/main.js" },
   // CommonJS dependencies bundled into ESM need a require of their own.
   banner: {
     js: 'import { createRequire as __pyroRequire } from "node:module"; const require = __pyroRequire(import.meta.url);',

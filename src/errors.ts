@@ -57,6 +57,10 @@ export const ErrorCodes = {
   SecretNotFound: "secret_not_found",
   /** The workspace's network policy does not allow the operation (e.g. publishing a port). */
   NetworkPolicy: "network_policy",
+  /** A chat host has no pyro entry to check or repair. */
+  HostNotRegistered: "host_not_registered",
+  /** A chat host's own CLI failed to register pyro. */
+  HostCommandFailed: "host_command_failed",
   /** Anything we did not anticipate. */
   Internal: "internal_error",
 } as const;

@@ -3,7 +3,21 @@
  * else here is a payload type, an option type, or a published constant.
  * The MCP server is a separate entry point, `pyro-mcp/mcp`.
  */
-export { Pyro, type PyroOptions, type Environments } from "./sdk/pyro.js";
+export { Pyro, type PyroOptions, type Environments, type ChatHosts } from "./sdk/pyro.js";
+export {
+  CONNECTABLE_HOSTS,
+  HOSTS,
+  type ConnectableHostId,
+  type HostId,
+} from "./chat-hosts/hosts.js";
+export type {
+  ConnectOptions,
+  ConnectResult,
+  PrintConfigOptions,
+  PrintedConfig,
+} from "./chat-hosts/connect.js";
+export type { HostCheck, HostDoctorReport, HostStatus } from "./chat-hosts/doctor.js";
+export type { ServeOptions, ServerLaunch } from "./chat-hosts/launch.js";
 export {
   Workspaces,
   type CreateWorkspaceOptions,
@@ -27,6 +41,8 @@ export {
 } from "./errors.js";
 export { DEFAULTS, BOUNDS, OUTPUT_LIMITS } from "./limits.js";
 export { VERSION } from "./version.js";
+export { DEFAULT_PROFILE, MODES, PROFILES, type Mode, type Profile } from "./surfaces.js";
+export { mcpToken, mcpTokenFile, MCP_TOKEN_ENV, type McpToken } from "./config/mcp-token.js";
 export type { ProgressFn } from "./util/progress.js";
 export { CATALOG, DEFAULT_ENVIRONMENT } from "./environments/catalog.js";
 export type { RunOptions, RunResult } from "./run/run.js";

@@ -2,19 +2,54 @@
  * `pyro mcp serve --http`: Streamable HTTP on 127.0.0.1, checked by the
  * official conformance suite (@modelcontextprotocol/conformance, which needs
  * Node 22: scripts/node22.sh fetches it) and by hand for the token and Host
- * checks.
+ * checks. The server always requires a token and the suite cannot send one,
+ * so the suite talks to it through a proxy that adds the header.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLI, ROOT } from "./helpers.js";
 
+const execFileAsync = promisify(execFile);
 const servers: ChildProcess[] = [];
+const proxies: http.Server[] = [];
 afterEach(() => {
   for (const server of servers.splice(0)) server.kill("SIGTERM");
+  for (const proxy of proxies.splice(0)) proxy.close();
 });
+
+const TOKEN = "s3cret-token-for-tests";
+
+/** A proxy in front of URL that adds the bearer token and passes everything else through as is. */
+async function withToken(url: string, token: string): Promise<string> {
+  const target = new URL(url);
+  const proxy = http.createServer((req, res) => {
+    const upstream = http.request(
+      {
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, authorization: `Bearer ${token}` },
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on("error", () => res.destroy());
+    req.pipe(upstream);
+  });
+  proxies.push(proxy);
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  return `http://127.0.0.1:${(proxy.address() as AddressInfo).port}${target.pathname}`;
+}
 
 /** Start `pyro mcp serve --http --port 0` and return the URL it prints. */
 async function serve(env: NodeJS.ProcessEnv = {}): Promise<string> {
@@ -50,8 +85,9 @@ describe("pyro mcp serve --http", () => {
     const node22 = execFileSync(path.join(ROOT, "scripts", "node22.sh"), {
       encoding: "utf8",
     }).trim();
-    const url = await serve();
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    const direct = await serve({ PYRO_MCP_TOKEN: TOKEN });
+    expect(direct).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    const url = await withToken(direct, TOKEN);
     for (const scenario of [
       "server-initialize",
       "ping",
@@ -60,15 +96,12 @@ describe("pyro mcp serve --http", () => {
     ]) {
       let output: string;
       try {
-        output = execFileSync(
+        // Not execFileSync: the proxy runs in this process and must keep serving.
+        ({ stdout: output } = await execFileAsync(
           node22,
           [CONFORMANCE, "server", "--url", url, "--scenario", scenario],
-          {
-            encoding: "utf8",
-            stdio: ["ignore", "pipe", "pipe"],
-            timeout: 120_000,
-          },
-        );
+          { encoding: "utf8", timeout: 120_000 },
+        ));
       } catch (error) {
         const e = error as { stdout?: string; stderr?: string };
         throw new Error(`${scenario} failed:\n${e.stdout ?? ""}${e.stderr ?? ""}`);
@@ -77,8 +110,8 @@ describe("pyro mcp serve --http", () => {
     }
   });
 
-  it("rejects foreign Host and Origin headers, and requires the bearer token when one is set", async () => {
-    const url = await serve({ PYRO_MCP_TOKEN: "s3cret-token" });
+  it("rejects foreign Host and Origin headers, and requires the bearer token", async () => {
+    const url = await serve({ PYRO_MCP_TOKEN: TOKEN });
     const body = JSON.stringify({
       jsonrpc: "2.0",
       id: 1,
@@ -97,21 +130,55 @@ describe("pyro mcp serve --http", () => {
       fetch(url, { method: "POST", headers: { ...headers, ...extra }, body });
     expect((await post({})).status).toBe(401);
     expect((await post({ authorization: "Bearer wrong-token!" })).status).toBe(401);
-    const ok = await post({ authorization: "Bearer s3cret-token" });
+    const ok = await post({ authorization: `Bearer ${TOKEN}` });
     expect(ok.status).toBe(200);
     const rebinding = await post({
-      authorization: "Bearer s3cret-token",
+      authorization: `Bearer ${TOKEN}`,
       origin: "http://evil.example",
     });
     expect(rebinding.status).toBe(403);
   });
 
+  it("makes an owner-only token when none is given, and requires it", async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "pyro-token-"));
+    try {
+      const url = await serve({ PYRO_HOME: home, PYRO_MCP_TOKEN: "" });
+      const file = path.join(home, "mcp-token");
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+      const token = fs.readFileSync(file, "utf8").trim();
+      expect(token.length).toBeGreaterThanOrEqual(32);
+      const ping = (authorization?: string) =>
+        fetch(url, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            accept: "application/json, text/event-stream",
+            ...(authorization ? { authorization } : {}),
+          },
+          body: JSON.stringify({
+            jsonrpc: "2.0",
+            id: 1,
+            method: "initialize",
+            params: {
+              protocolVersion: "2025-11-25",
+              capabilities: {},
+              clientInfo: { name: "t", version: "1" },
+            },
+          }),
+        });
+      expect((await ping()).status).toBe(401);
+      expect((await ping(`Bearer ${token}`)).status).toBe(200);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it("serves tool calls on a real guest to the official client, with the bearer token", async () => {
-    const url = await serve({ PYRO_MCP_TOKEN: "s3cret-token" });
+    const url = await serve({ PYRO_MCP_TOKEN: TOKEN });
     const client = new Client({ name: "pyro-http-test", version: "1.0.0" });
     await client.connect(
       new StreamableHTTPClientTransport(new URL(url), {
-        requestInit: { headers: { authorization: "Bearer s3cret-token" } },
+        requestInit: { headers: { authorization: `Bearer ${TOKEN}` } },
       }),
     );
     try {

@@ -15,6 +15,7 @@ import { act, positiveInt, positiveNumber, sdk } from "./common.js";
 import { formatBytes, printJson, reportError, table } from "./output.js";
 import { endProgress } from "./progress.js";
 import { registerMcpCommands } from "./mcp.js";
+import { registerHostCommands } from "./host.js";
 import { registerWorkspaceCommands } from "./workspace.js";
 
 export function buildProgram(passthrough: string[]): Command {
@@ -279,6 +280,7 @@ export function buildProgram(passthrough: string[]): Command {
 
   registerWorkspaceCommands(program, passthrough);
   registerMcpCommands(program);
+  registerHostCommands(program);
   program.addOption(new Option("--debug", "print stack traces on errors").hideHelp());
   return program;
 }

@@ -1,6 +1,6 @@
 /** `pyro mcp serve`: the MCP server for chat hosts, over stdio or local HTTP. */
 import { Command, Option } from "commander";
-import { ErrorCodes, Pyro, PyroError } from "../index.js";
+import { ErrorCodes, MCP_TOKEN_ENV, mcpToken, Pyro, PyroError } from "../index.js";
 import {
   DEFAULT_PROFILE,
   MODES,
@@ -90,13 +90,15 @@ export function registerMcpCommands(program: Command): void {
               ? `; seeding from ${project.origin_ref}`
               : "; no project: workspaces start empty");
           if (opts.http) {
-            const token = process.env.PYRO_MCP_TOKEN || undefined;
+            const token = mcpToken();
             const serving = await serveOverHttp(factory, {
               port: opts.port ?? DEFAULT_HTTP_PORT,
-              ...(token ? { token } : {}),
+              token: token.token,
             });
+            const where = token.source === "env" ? `$${MCP_TOKEN_ENV}` : token.file;
             process.stderr.write(
-              `${about}\nlistening on ${serving.url}${token ? " (bearer token required)" : ""}\n`,
+              `${about}\nlistening on ${serving.url} (bearer token required: ${where}; ` +
+                "`pyro host print-config HOST --http` shows how a host sends it)\n",
             );
             await new Promise<void>((resolve) => {
               process.once("SIGINT", resolve);

@@ -56,12 +56,8 @@ export const TOOL_NAMES = [
 
 export type ToolName = (typeof TOOL_NAMES)[number];
 
-export const PROFILES = ["vm-run", "workspace-core", "workspace-full"] as const;
-export type Profile = (typeof PROFILES)[number];
-export const DEFAULT_PROFILE: Profile = "workspace-core";
-
-export const MODES = ["repro-fix", "inspect", "cold-start", "review-eval"] as const;
-export type Mode = (typeof MODES)[number];
+export { DEFAULT_PROFILE, MODES, PROFILES, type Mode, type Profile } from "../surfaces.js";
+import { DEFAULT_PROFILE, type Mode, type Profile } from "../surfaces.js";
 
 const VM_RUN: ToolName[] = ["vm_run", "vm_list_environments"];
 

@@ -1,7 +1,8 @@
 /**
  * Serving a server factory: over stdio (chat hosts start `pyro mcp serve` as
  * a child), or over Streamable HTTP on 127.0.0.1 only, with Host and Origin
- * checks against DNS rebinding and an optional bearer token.
+ * checks against DNS rebinding and a bearer token (always: any local process
+ * can reach 127.0.0.1).
  */
 import { timingSafeEqual } from "node:crypto";
 import http from "node:http";
@@ -27,8 +28,8 @@ export function serveOverStdio(factory: () => McpServer | Promise<McpServer>): P
 export interface HttpServeOptions {
   /** 0 picks a free port. */
   port: number;
-  /** Require `Authorization: Bearer <token>` on every request. */
-  token?: string;
+  /** Required as `Authorization: Bearer <token>` on every request. */
+  token: string;
 }
 
 export interface HttpServing {
@@ -48,7 +49,7 @@ export async function serveOverHttp(
   const server = http.createServer((req, res) => {
     // DNS rebinding: a page on another site must not reach this server through a name that resolves here.
     if (!checkHost(req, res) || !checkOrigin(req, res)) return;
-    if (options.token && !bearerMatches(req.headers.authorization, options.token)) {
+    if (!bearerMatches(req.headers.authorization, options.token)) {
       res.writeHead(401, { "content-type": "application/json", "www-authenticate": "Bearer" });
       res.end(JSON.stringify({ error: "missing or wrong bearer token" }));
       return;

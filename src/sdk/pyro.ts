@@ -1,9 +1,17 @@
 /**
  * The TypeScript SDK: `new Pyro().run({...})`, `pyro.workspaces.*`,
- * `pyro.environments.*`, `pyro.doctor()`, `pyro.prepare()`. Results are the
- * same snake_case payloads `--json` prints and MCP returns.
+ * `pyro.environments.*`, `pyro.hosts.*`, `pyro.doctor()`, `pyro.prepare()`.
+ * Results are the same snake_case payloads `--json` prints and MCP returns.
  */
 import path from "node:path";
+import type {
+  ConnectOptions,
+  ConnectResult,
+  PrintConfigOptions,
+  PrintedConfig,
+} from "../chat-hosts/connect.js";
+import type { HostDoctorOptions, HostDoctorReport } from "../chat-hosts/doctor.js";
+import type { ConnectableHostId, HostId } from "../chat-hosts/hosts.js";
 import { ensurePrivateDir, resolvePaths, type PyroPaths } from "../config/paths.js";
 import { runDoctor, type DoctorOptions, type DoctorReport } from "../daily-loop/doctor.js";
 import { prepare, type PrepareOptions, type PrepareResult } from "../daily-loop/prepare.js";
@@ -42,19 +50,29 @@ export interface Environments {
   prune(options?: { all?: boolean }): Promise<PruneResult>;
 }
 
+/** Chat-host onramps (contract §7): register pyro with a host, print its config, check and repair it. */
+export interface ChatHosts {
+  connect(host: ConnectableHostId, options?: ConnectOptions): Promise<ConnectResult>;
+  repair(host: ConnectableHostId, options?: { name?: string }): Promise<ConnectResult>;
+  printConfig(host: HostId, options?: PrintConfigOptions): Promise<PrintedConfig>;
+  /** Write the config into FILE (new, or an existing file with only pyro's entry changed). */
+  writeConfig(host: HostId, file: string, options?: PrintConfigOptions): Promise<PrintedConfig>;
+  doctor(options?: Omit<HostDoctorOptions, "env">): Promise<HostDoctorReport>;
+}
+
 export class Pyro {
   /** Where pyro keeps its state and caches. */
   readonly home: { data: string; cache: string };
   readonly environments: Environments;
   /** Persistent workspaces (contract §4). */
   readonly workspaces: Workspaces;
+  readonly hosts: ChatHosts;
   readonly #paths: PyroPaths;
   readonly #workspaces: WorkspaceContext;
 
   constructor(options: PyroOptions = {}) {
-    const paths = resolvePaths(
-      options.home ? { ...process.env, PYRO_HOME: options.home } : process.env,
-    );
+    const env = options.home ? { ...process.env, PYRO_HOME: options.home } : process.env;
+    const paths = resolvePaths(env);
     this.#paths = paths;
     this.home = { data: paths.data, cache: paths.cache };
     ensurePrivateDir(paths.data);
@@ -73,6 +91,17 @@ export class Pyro {
       pull: (name, opts) => pullEnvironment(cache, name, progress, opts),
       inspect: (name) => inspectEnvironment(cache, name),
       prune: (opts) => pruneCaches(paths, cache, store, opts),
+    };
+    // Loaded on use: the config parsers and the MCP client stay out of every other command's start.
+    const onramps = () => import("../chat-hosts/connect.js");
+    this.hosts = {
+      connect: async (host, opts) => (await onramps()).connectHost(host, opts, env),
+      repair: async (host, opts) => (await onramps()).repairHost(host, opts, env),
+      printConfig: async (host, opts) => (await onramps()).printConfig(host, opts, env),
+      writeConfig: async (host, file, opts) =>
+        (await onramps()).writeConfigTo(host, file, opts, env),
+      doctor: async (opts) =>
+        (await import("../chat-hosts/doctor.js")).hostDoctor({ ...opts, env }),
     };
   }
 
