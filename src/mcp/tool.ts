@@ -11,7 +11,7 @@
  */
 import * as z from "zod";
 import type { ToolAnnotations } from "@modelcontextprotocol/server";
-import type { ProjectSource, Pyro } from "../index.js";
+import { ErrorCodes, PyroError, type ProjectSource, type Pyro } from "../index.js";
 import type { Feature, Surface, ToolName } from "./catalog.js";
 
 export interface ToolContext {
@@ -59,6 +59,8 @@ export interface TwinSpec {
   description: string;
   idParam: string;
   idDescription: string;
+  /** Ids of this kind only (vm_ tools take vm_ ids). */
+  kind?: "vm";
 }
 
 export type Args<S extends z.ZodRawShape> = z.infer<z.ZodObject<S>>;
@@ -119,11 +121,21 @@ export function defineWorkspaceTool<S extends z.ZodRawShape>(
     annotations: def.annotations,
     call: async (raw, ctx) => {
       const id = z.object({ [idParam]: idSchema }).parse(raw)[idParam]!;
-      return def.run(id, parseArgs(def, ctx, raw), ctx);
+      return def.run(meta.kind === "vm" ? checkVmId(id) : id, parseArgs(def, ctx, raw), ctx);
     },
     twin: (spec) => build(spec.idParam, z.string().min(1).describe(spec.idDescription), spec),
   });
   return build("workspace_id", workspaceId, {});
+}
+
+/** vm_* tools act on VMs of vm_create only: a workspace has its own tools. */
+export function checkVmId(id: string): string {
+  if (!id.startsWith("vm_")) {
+    throw new PyroError(ErrorCodes.UsageError, `${id} is not a VM made by vm_create`, {
+      hint: "vm_* tools take vm_… ids; for a workspace use the workspace_* tools",
+    });
+  }
+  return id;
 }
 
 export const READ_ONLY: ToolAnnotations = {

@@ -164,18 +164,26 @@ export function standbyServes(slot: { network: boolean }, record: WorkspaceRecor
   return hasNetwork(record.network_policy) === slot.network && !record.allow_host_ports?.length;
 }
 
-const ID_PATTERN = /^ws_[0-9a-f]{12}$/;
+const ID_PATTERN = /^(ws|vm)_[0-9a-f]{12}$/;
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const LABEL_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
 
-export function newWorkspaceId(): string {
-  return `ws_${randomBytes(6).toString("hex")}`;
+/** What a record is: a workspace (ws_…), or a bare VM made by MCP vm_create (vm_…). */
+export type RecordKind = "workspace" | "vm";
+
+export function newWorkspaceId(kind: RecordKind = "workspace"): string {
+  return `${kind === "vm" ? "vm" : "ws"}_${randomBytes(6).toString("hex")}`;
+}
+
+/** A record's kind, from its id: one-shot VMs keep their own id space. */
+export function kindOf(id: string): RecordKind {
+  return id.startsWith("vm_") ? "vm" : "workspace";
 }
 
 export function validateName(name: string): string {
   if (!NAME_PATTERN.test(name) || ID_PATTERN.test(name)) {
     throw new PyroError(ErrorCodes.UsageError, `invalid workspace name "${name}"`, {
-      hint: "names are 1-63 letters, digits, '.', '_' or '-', start with a letter or digit, and do not look like an id (ws_…)",
+      hint: "names are 1-63 letters, digits, '.', '_' or '-', start with a letter or digit, and do not look like an id (ws_… or vm_…)",
     });
   }
   return name;

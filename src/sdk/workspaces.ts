@@ -23,6 +23,7 @@ import {
   stop,
   update,
   type CreateWorkspaceOptions as InternalCreateOptions,
+  type RecordKind,
 } from "../workspaces/lifecycle.js";
 import type {
   NamedSnapshot,
@@ -128,8 +129,9 @@ export class Workspaces {
     });
   }
 
-  list(): Workspace[] {
-    return list(this.#ctx).map((w) =>
+  /** Workspaces (the latest used first); `{ kind: "vm" }` lists the one-shot VMs of MCP vm_create instead. */
+  list(options: { kind?: RecordKind } = {}): Workspace[] {
+    return list(this.#ctx, options.kind).map((w) =>
       redactorFor(this.#ctx, w.id, { lenient: true }).redactDeep(w),
     );
   }
@@ -168,9 +170,9 @@ export class Workspaces {
     return this.#guard(idOrName, () => reset(this.#ctx, idOrName, options));
   }
 
-  /** Delete workspaces whose TTL has passed; returns their ids. */
-  reapExpired(): string[] {
-    return reapExpired(this.#ctx);
+  /** Delete workspaces whose TTL has passed (of one kind, if given); returns their ids. */
+  reapExpired(options: { kind?: RecordKind } = {}): string[] {
+    return reapExpired(this.#ctx, options.kind);
   }
 
   /** Run a command in /workspace (`sh -lc` for a string), journaled; resolves when it ends. */

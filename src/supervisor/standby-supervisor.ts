@@ -176,7 +176,7 @@ export async function runStandby(paths: PyroPaths, slot: StandbySlot): Promise<v
     let gone = false;
     hooks.onCancel = () => (gone = true);
     const id = args.workspace_id;
-    if (typeof id !== "string" || !/^ws_[0-9a-f]+$/.test(id))
+    if (typeof id !== "string" || !/^(ws|vm)_[0-9a-f]+$/.test(id))
       throw new OpError(WireCodes.BadArgs, "pyro.claim needs a workspace id");
     if (claimed) throw new OpError(WireCodes.ClaimRefused, "taken");
     claimed = true;

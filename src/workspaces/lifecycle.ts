@@ -12,7 +12,9 @@ import { ErrorCodes, PyroError, isPyroError } from "../errors.js";
 import type { AgentClient } from "../protocol/client.js";
 import {
   endRuntime,
+  kindOf,
   newWorkspaceId,
+  type RecordKind,
   standbyServes,
   validateLabel,
   validateName,
@@ -40,6 +42,8 @@ import {
   type WorkspaceContext,
 } from "./context.js";
 import type { Workspace } from "./payloads.js";
+
+export type { RecordKind };
 import {
   materializeSecrets,
   readSecretOptions,
@@ -68,6 +72,8 @@ export interface CreateWorkspaceOptions {
   /** Secrets: files under /run/pyro-secrets in the guest, redacted from all output (see SecretOptions). */
   secrets?: SecretOptions["secrets"];
   secretFiles?: SecretOptions["secretFiles"];
+  /** "vm" for a bare one-shot VM (MCP vm_create): its own vm_ id, left out of workspace lists. */
+  kind?: RecordKind;
 }
 
 export async function create(
@@ -141,7 +147,7 @@ async function launchNew(
     await ctx.cache.ensureRuntime(ctx.progress);
     const now = new Date();
     const record: WorkspaceRecord = {
-      id: newWorkspaceId(),
+      id: newWorkspaceId(options.kind),
       name,
       labels,
       environment,
@@ -235,10 +241,12 @@ export function assertNameFree(ctx: WorkspaceContext, name: string, exceptId: st
   }
 }
 
-export function list(ctx: WorkspaceContext): Workspace[] {
+/** Workspaces, or with kind "vm" the one-shot VMs of vm_create; the latest used first. */
+export function list(ctx: WorkspaceContext, kind: RecordKind = "workspace"): Workspace[] {
   reapExpired(ctx);
   return ctx.store
     .all()
+    .filter((r) => kindOf(r.id) === kind)
     .sort((a, b) => b.last_activity_at.localeCompare(a.last_activity_at))
     .map((r) => ctx.payload(r));
 }
@@ -376,7 +384,7 @@ export async function fork(
   const now = new Date().toISOString();
   const record: WorkspaceRecord = {
     ...source,
-    id: newWorkspaceId(),
+    id: newWorkspaceId(kindOf(source.id)),
     name,
     state: "stopped",
     failure_reason: null,
@@ -471,11 +479,15 @@ export function killProcesses(ctx: WorkspaceContext, record: WorkspaceRecord): n
   return killed;
 }
 
-/** Delete workspaces whose expiry has passed; leftovers of interrupted deletes too. */
-export function reapExpired(ctx: WorkspaceContext): string[] {
+/**
+ * Delete workspaces whose expiry has passed (only those of one kind if
+ * given); leftovers of interrupted deletes too.
+ */
+export function reapExpired(ctx: WorkspaceContext, kind?: RecordKind): string[] {
   const reaped: string[] = [];
   const now = Date.now();
   for (const record of ctx.store.all()) {
+    if (kind && kindOf(record.id) !== kind) continue;
     if (record.expires_at && Date.parse(record.expires_at) <= now) {
       void destroy(ctx, record.id);
       reaped.push(record.id);
@@ -483,7 +495,7 @@ export function reapExpired(ctx: WorkspaceContext): string[] {
   }
   if (fs.existsSync(ctx.store.root)) {
     for (const name of fs.readdirSync(ctx.store.root)) {
-      const pid = Number(/^\.deleting-ws_[0-9a-f]+-(\d+)$/.exec(name)?.[1]);
+      const pid = Number(/^\.deleting-(?:ws|vm)_[0-9a-f]+-(\d+)$/.exec(name)?.[1]);
       if (pid && !processAlive(pid))
         fs.rmSync(path.join(ctx.store.root, name), { recursive: true, force: true });
     }

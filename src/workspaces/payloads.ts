@@ -3,13 +3,15 @@
  * with snake_case keys, the same from the SDK, `--json` and MCP.
  */
 import type { CommandOutputFields } from "../protocol/command.js";
-import type {
-  OriginKind,
-  PublishedPort,
-  ServiceRecord,
-  ShellRecord,
-  WorkspaceRecord,
-  WorkspaceState,
+import {
+  kindOf,
+  type OriginKind,
+  type PublishedPort,
+  type RecordKind,
+  type ServiceRecord,
+  type ShellRecord,
+  type WorkspaceRecord,
+  type WorkspaceState,
 } from "../records/store.js";
 import { GUEST_NETWORK, PROXY_URL } from "../network/addresses.js";
 import { hasNetwork, type NetworkPolicy } from "../network/policy.js";
@@ -17,6 +19,8 @@ import type { ServiceInfo } from "../protocol/messages.js";
 
 export interface Workspace {
   id: string;
+  /** "workspace" (ws_…), or "vm" (vm_…) for a one-shot VM of MCP vm_create. */
+  kind: RecordKind;
   name: string | null;
   labels: Record<string, string>;
   environment: string;
@@ -104,6 +108,7 @@ export interface WorkspaceExecResult extends CommandOutputFields {
 export function toWorkspace(record: WorkspaceRecord, commandCount: number): Workspace {
   return {
     id: record.id,
+    kind: kindOf(record.id),
     name: record.name,
     labels: record.labels,
     environment: record.environment,

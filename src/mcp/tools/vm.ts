@@ -1,8 +1,8 @@
 /**
  * One-shot and low-level VM tools (contract §3). A `vm_*` lifecycle tool is
- * the twin of its `workspace_*` tool (a VM is a workspace labelled
- * pyro.kind=vm, with no seed and a default TTL): derived from its
- * definition, not copied.
+ * the twin of its `workspace_*` tool (a VM is a workspace of kind "vm": its
+ * own vm_ ids, no seed, a default TTL, left out of workspace lists):
+ * derived from its definition, not copied.
  */
 import * as z from "zod";
 import { BOUNDS, DEFAULTS } from "../../index.js";
@@ -11,6 +11,7 @@ import {
   CHANGES_WORKSPACE,
   DESTRUCTIVE,
   READ_ONLY,
+  checkVmId,
   defineTool,
   json,
   loose,
@@ -110,7 +111,7 @@ export const vmCreate = defineTool({
   run: async (args, ctx) => {
     const created = await ctx.pyro.workspaces.create({
       environment: args.environment ?? ctx.environment,
-      labels: { "pyro.kind": "vm" },
+      kind: "vm",
       vcpuCount: args.vcpu_count,
       memMib: args.mem_mib,
       ttlSeconds: args.ttl_seconds ?? DEFAULTS.vmTtlSeconds,
@@ -122,17 +123,22 @@ export const vmCreate = defineTool({
 export const vmReapExpired = defineTool({
   name: "vm_reap_expired",
   title: "Delete expired VMs",
-  description: () => "Delete every VM and workspace whose TTL has passed; returns their ids.",
+  description: () =>
+    "Delete every VM made by vm_create whose TTL has passed; returns their ids. Workspaces are never touched.",
   input: () => ({}),
   output: loose({ reaped: z.array(z.string()) }),
   annotations: { ...DESTRUCTIVE, idempotentHint: true },
   run: async (_args, ctx) => {
-    const reaped = ctx.pyro.workspaces.reapExpired();
+    const reaped = ctx.pyro.workspaces.reapExpired({ kind: "vm" });
     return json({ reaped }, reaped.length ? `deleted ${reaped.join(", ")}` : "nothing expired");
   },
 });
 
-const vmId = { idParam: "vm_id", idDescription: "the VM's id (ws_…), as vm_create gave it" };
+const vmId = {
+  idParam: "vm_id",
+  idDescription: "the VM's id (vm_…), as vm_create gave it",
+  kind: "vm" as const,
+};
 
 function twin(tool: Tool, spec: { name: Tool["name"]; title: string; description: string }): Tool {
   return tool.twin!({ ...spec, ...vmId });
@@ -148,7 +154,7 @@ export const vmNetworkInfo = defineTool({
   output: loose({ workspace_id: z.string(), policy: z.string() }),
   annotations: READ_ONLY,
   run: async (args, ctx) => {
-    const info = ctx.pyro.workspaces.network(args.vm_id);
+    const info = ctx.pyro.workspaces.network(checkVmId(args.vm_id));
     const lines = [
       `network policy: ${info.policy}`,
       ...(info.guest_address
