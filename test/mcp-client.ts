@@ -36,8 +36,12 @@ export async function callTool(
   client: Client,
   name: string,
   args: Record<string, unknown>,
+  onprogress?: (progress: { progress: number; message?: string }) => void,
 ): Promise<{ error: boolean; text: string; data: Structured }> {
-  const result = await client.callTool({ name, arguments: args }, { timeout: 300_000 });
+  const result = await client.callTool(
+    { name, arguments: args },
+    { timeout: 300_000, ...(onprogress ? { onprogress } : {}) },
+  );
   const content = result.content as { type: string; text?: string }[];
   return {
     error: result.isError === true,

@@ -7,6 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { CATALOG, OUTPUT_LIMITS } from "../src/index.js";
 import {
   MODES,
   MODE_TOOLS,
@@ -60,6 +61,19 @@ describe("pyro mcp serve", () => {
         expect(tool.outputSchema, tool.name).toBeDefined();
         expect(tool.annotations?.readOnlyHint, tool.name).toBeTypeOf("boolean");
         expect(tool.annotations?.destructiveHint, tool.name).toBeTypeOf("boolean");
+        // Hosts such as Claude's API refuse a tool whose input schema is not an object at the top.
+        const schema = tool.inputSchema as Record<string, unknown>;
+        const where = `${args.join(" ")} ${tool.name}`;
+        expect(schema.type, where).toBe("object");
+        for (const combinator of ["anyOf", "oneOf", "allOf"])
+          expect(schema[combinator], `${where} ${combinator}`).toBeUndefined();
+        const properties = (schema.properties ?? {}) as Record<string, { description?: string }>;
+        for (const [param, spec] of Object.entries(properties))
+          expect(spec.description?.length ?? 0, `${where}.${param}`).toBeGreaterThan(10);
+        if ("environment" in properties)
+          expect((properties.environment as { enum?: string[] }).enum, where).toEqual(
+            CATALOG.map((e) => e.name),
+          );
       }
       expect(client.getInstructions()?.length).toBeGreaterThan(100);
       await client.close();
@@ -217,5 +231,51 @@ describe("pyro mcp serve", () => {
     expect(deleted.data).toMatchObject({ deleted: true });
     const listed = await call(client, "workspace_list", {});
     expect((listed.data.workspaces as { id: string }[]).map((w) => w.id)).not.toContain(id);
+  });
+
+  it("sends progress while exec waits, and says in both copies where output was cut", async () => {
+    const client = await connect([]);
+    const created = await call(client, "workspace_create", {});
+    expect(created.error, created.text).toBe(false);
+    const id = created.data.id as string;
+    cleanups.push(() => void runCli(["workspace", "delete", id]));
+
+    const heard: { progress: number; message?: string }[] = [];
+    const slow = await call(
+      client,
+      "workspace_exec",
+      { workspace_id: id, command: "sleep 5; echo done" },
+      (p) => heard.push(p),
+    );
+    expect(slow.data).toMatchObject({ status: "completed", exit_code: 0, stdout: "done\n" });
+    expect(heard.length).toBeGreaterThanOrEqual(1);
+    for (let i = 1; i < heard.length; i++)
+      expect(heard[i]!.progress).toBeGreaterThan(heard[i - 1]!.progress);
+    expect(heard[0]!.message).toMatch(/running for \d+ s, no output yet/);
+
+    // Big output: cut for the model, and the structured copy alone says so and how to read the rest.
+    const lines = Math.ceil((OUTPUT_LIMITS.modelChars * 2) / 6);
+    const big = await call(client, "workspace_exec", {
+      workspace_id: id,
+      command: `seq 1 ${lines}`,
+    });
+    expect(big.data).toMatchObject({ status: "completed", exit_code: 0, truncated: true });
+    expect(big.data.stdout as string).toMatch(/\[stdout cut here: 24576 of \d+ characters shown/);
+    const notes = big.data.notes as string[];
+    expect(notes.join("\n")).toMatch(/stdout was cut .*sed -n/);
+    for (const note of notes) expect(big.text).toContain(`note: ${note}`);
+
+    const read = await call(client, "workspace_exec", {
+      workspace_id: id,
+      command: `seq 1 ${lines} > out.log`,
+    });
+    expect(read.data.exit_code).toBe(0);
+    const file = await call(client, "workspace_file_read", {
+      workspace_id: id,
+      path: "out.log",
+      max_bytes: 1000,
+    });
+    expect(file.data).toMatchObject({ truncated: true, bytes_read: 1000 });
+    expect((file.data.notes as string[])[0]).toMatch(/tail -c \+1001 \/workspace\/out\.log/);
   });
 });

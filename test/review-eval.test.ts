@@ -115,7 +115,7 @@ describe("MCP review-eval mode", () => {
       const exported = await callTool(client, "workspace_export", {
         workspace_id: ws,
         path: "calc.py",
-        output_path: report,
+        output: report,
       });
       expect(exported.error, exported.text).toBe(false);
       expect(fs.readFileSync(report, "utf8")).toContain("a + b");

@@ -63,6 +63,8 @@ export interface Launched {
   boot: { kind: "warm" | "cold"; reason: string | null };
   /** The key of the warm image it was restored from, if it was. */
   warmKey?: WarmKey;
+  /** The environment or the guest runtime was not cached: this launch built or fetched it first. */
+  built: boolean;
 }
 
 /** QEMU, or an error naming the fix. `hostCache` remembers its version between processes. */
@@ -114,6 +116,7 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
   try {
     const environment = await ctx.cache.ensure(request.environment, ctx.progress);
     const runtime = await ctx.cache.ensureRuntime(ctx.progress);
+    const built = environment.built === true || runtime.built === true;
     const images = { kernel: environment.kernel, initrd: environment.initramfs };
     trace("launch: environment verified");
     const accel = await chooseAccel(ctx.paths.hostCache, qemu, images);
@@ -145,6 +148,7 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
       environment,
       accel,
       boot: { kind: "warm", reason: null },
+      built,
     });
     let reason: string | null = null;
     if (
@@ -190,7 +194,7 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
       const prepare = `pyro prepare ${request.environment}${request.network ? " --network" : ""}`;
       ctx.progress(`cold boot: ${reason}; \`${prepare}\` makes this fast`);
     }
-    return { vm: await boot(), environment, accel, boot: { kind: "cold", reason } };
+    return { vm: await boot(), environment, accel, boot: { kind: "cold", reason }, built };
   } finally {
     release();
   }

@@ -1,6 +1,6 @@
 /** `pyro mcp serve`: the MCP server for chat hosts, over stdio or local HTTP. */
 import { Command, Option } from "commander";
-import { ErrorCodes, MCP_TOKEN_ENV, mcpToken, Pyro, PyroError } from "../index.js";
+import { DEFAULT_ENVIRONMENT, ErrorCodes, MCP_TOKEN_ENV, mcpToken, Pyro, PyroError } from "../index.js";
 import {
   DEFAULT_PROFILE,
   MODES,
@@ -9,6 +9,7 @@ import {
   type Mode,
   type Profile,
 } from "../mcp/catalog.js";
+import { coldEnvironmentNote } from "../mcp/instructions.js";
 import { act, positiveInt } from "./common.js";
 
 interface ServeOptions {
@@ -64,6 +65,9 @@ export function registerMcpCommands(program: Command): void {
           throw new PyroError(ErrorCodes.UsageError, "--port needs --http");
         // stdout is the protocol channel under stdio: progress goes nowhere.
         const pyro = new Pyro();
+        // A cold cache means the first create builds inside a tool call: say so now (an unknown name fails here).
+        const environment = opts.environment ?? DEFAULT_ENVIRONMENT;
+        const environmentReady = (await pyro.environments.status(environment)).installed;
         const project = await pyro.resolveProject({
           cwd: process.cwd(),
           ...(opts.projectPath ? { projectPath: opts.projectPath } : {}),
@@ -80,6 +84,7 @@ export function registerMcpCommands(program: Command): void {
               ...(opts.mode ? { mode: opts.mode } : {}),
               ...(opts.environment ? { environment: opts.environment } : {}),
               ...(project ? { project } : {}),
+              environmentReady,
             });
           const surface = surfaceFor(opts.profile, opts.mode);
           const pending = surface.pending.map((p) => p.tool);
@@ -88,7 +93,8 @@ export function registerMcpCommands(program: Command): void {
             (pending.length ? ` (not yet available: ${pending.join(", ")})` : "") +
             (project
               ? `; seeding from ${project.origin_ref}`
-              : "; no project: workspaces start empty");
+              : "; no project: workspaces start empty") +
+            (environmentReady ? "" : `\nnote: ${coldEnvironmentNote(environment)}`);
           if (opts.http) {
             const token = mcpToken();
             const serving = await serveOverHttp(factory, {

@@ -400,10 +400,11 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
   ws.command("logs")
     .argument("<workspace>", "id or name")
     .description("the command journal")
+    .option("--sequence <n>", "only command #N of the journal", positiveInt("--sequence"))
     .option("--json", "print as JSON")
-    .action((id: string, opts: JsonOpt) =>
+    .action((id: string, opts: JsonOpt & { sequence?: number }) =>
       act(!!opts.json, async () => {
-        const logs = sdk(!!opts.json).workspaces.logs(id);
+        const logs = sdk(!!opts.json).workspaces.logs(id, { sequence: opts.sequence });
         if (opts.json) return printJson(logs);
         for (const e of logs.entries) {
           process.stdout.write(

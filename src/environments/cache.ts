@@ -67,11 +67,15 @@ export interface ResolvedEnvironment {
   kernel: string;
   initramfs: string;
   rootfs: string;
+  /** Not in the cache when asked: this call built it (or waited for another process's build). */
+  built?: boolean;
 }
 
 export interface ResolvedRuntime {
   key: string;
   image: string;
+  /** This call fetched the guest's Node or built the runtime disk first. */
+  built?: boolean;
 }
 
 export type EnvironmentState = "installed" | "not_installed" | "stale" | "corrupt";
@@ -128,10 +132,10 @@ export class EnvironmentCache {
     return withLock(
       path.join(this.paths.locks, `${environmentSlug(name)}.lock`),
       async () => {
-        // Another process may have finished the same pull while we waited.
+        // Another process may have finished the same pull while we waited (this call still waited for it).
         if (!options.force) {
           const ready = await this.resolveIfValid(name);
-          if (ready) return ready;
+          if (ready) return { ...ready, built: true };
         }
         const state = await this.state(name);
         if (state === "corrupt") progress(`${name}: cache entry is corrupt; rebuilding`);
@@ -144,7 +148,7 @@ export class EnvironmentCache {
             ErrorCodes.EnvironmentBuildFailed,
             `${name} failed verification right after its build`,
           );
-        return ready;
+        return { ...ready, built: true };
       },
       {
         what: `the build of ${name}`,
@@ -248,16 +252,18 @@ export class EnvironmentCache {
    * Built once per pyro build; shared by every environment.
    */
   async ensureRuntime(progress: ProgressFn = silentProgress): Promise<ResolvedRuntime> {
+    const fetched = presentGuestNode(this.paths.hostCache) === undefined;
     const files = runtimeFiles(await ensureGuestNode(this.paths.hostCache, progress));
     const key = await this.runtimeKey(files);
     const indexFile = path.join(this.paths.environments, "runtime", `${key}.json`);
     const existing = readJsonFile<Artifact>(indexFile);
     if (existing && this.blobIntact(existing))
-      return { key, image: this.blobPath(existing.sha256) };
+      return { key, image: this.blobPath(existing.sha256), built: fetched };
     ensurePrivateDir(this.paths.locks);
     return withLock(path.join(this.paths.locks, "runtime.lock"), async () => {
       const again = readJsonFile<Artifact>(indexFile);
-      if (again && this.blobIntact(again)) return { key, image: this.blobPath(again.sha256) };
+      if (again && this.blobIntact(again))
+        return { key, image: this.blobPath(again.sha256), built: true };
       progress("building the guest runtime disk");
       ensurePrivateDir(this.paths.tmp);
       const workDir = fs.mkdtempSync(path.join(this.paths.tmp, `runtime-${process.pid}-`));
@@ -278,7 +284,7 @@ export class EnvironmentCache {
         const artifact = await this.storeBlob(image);
         ensurePrivateDir(path.dirname(indexFile));
         writeFileAtomic(indexFile, JSON.stringify(artifact));
-        return { key, image: this.blobPath(artifact.sha256) };
+        return { key, image: this.blobPath(artifact.sha256), built: true };
       } finally {
         await removeTree(workDir);
       }

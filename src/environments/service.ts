@@ -36,10 +36,14 @@ export interface PruneResult {
 }
 
 export async function listEnvironments(cache: EnvironmentCache): Promise<EnvironmentInfo[]> {
-  return Promise.all(CATALOG.map((entry) => describe(cache, entry.name)));
+  return Promise.all(CATALOG.map((entry) => describeEnvironment(cache, entry.name)));
 }
 
-async function describe(cache: EnvironmentCache, name: string): Promise<EnvironmentInfo> {
+/** One catalog environment and its cache state (an unknown name is an error naming the catalog). */
+export async function describeEnvironment(
+  cache: EnvironmentCache,
+  name: string,
+): Promise<EnvironmentInfo> {
   const entry = findCatalogEntry(name);
   const state = await cache.state(name);
   const manifest = cache.readManifest(name);
@@ -78,7 +82,7 @@ export async function inspectEnvironment(
   cache: EnvironmentCache,
   name: string,
 ): Promise<EnvironmentInspection> {
-  const info = await describe(cache, name);
+  const info = await describeEnvironment(cache, name);
   return {
     ...info,
     manifest: cache.readManifest(name) ?? null,

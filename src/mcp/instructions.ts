@@ -1,14 +1,38 @@
 /** Server instructions: how a model should use this server, per mode. */
 import type { Surface } from "./catalog.js";
 
-export function serverInstructions(surface: Surface, project: string | undefined): string {
+/**
+ * What `pyro mcp serve` prints at startup, and the instructions say, when
+ * the default environment is not built: the first create builds it inside
+ * a tool call, which can outlast a host's tool timeout.
+ */
+export function coldEnvironmentNote(environment: string): string {
+  return `${environment} is not built on this machine yet: the first workspace_create or vm_run builds it inside that tool call (several minutes), which can outlast a chat host's tool timeout (the build carries on; a retry after it is fast). Run \`pyro prepare ${environment}\` once to avoid that.`;
+}
+
+export function serverInstructions(
+  surface: Surface,
+  project: string | undefined,
+  environment: { environment: string; ready: boolean } = { environment: "", ready: true },
+): string {
+  const cold = environment.ready
+    ? ""
+    : ` When this server started, ${coldEnvironmentNote(environment.environment)} If the user is present, ask them to run it before the first create.`;
+  return modeInstructions(surface, project) + cold;
+}
+
+function modeInstructions(surface: Surface, project: string | undefined): string {
   const seed = project
     ? `New workspaces are seeded from ${project} unless you pass seed_path (or empty: true).`
     : "New workspaces start with an empty /workspace unless you pass seed_path.";
   const common =
     "pyro gives you disposable, isolated Linux machines (real VMs, Debian 12) on the user's computer. " +
     "Commands run as root in /workspace; nothing you do there touches the host except workspace_export. " +
-    "A non-zero exit code is a normal result. Long commands return a command_id: call workspace_exec again with it.";
+    "A non-zero exit code is a normal result. " +
+    (surface.tools.includes("workspace_exec")
+      ? "Long commands return a command_id: call workspace_exec again with it. "
+      : "") +
+    "Results carry notes (in the text and in structuredContent) when output was cut: they say how to read the rest.";
   switch (surface.mode) {
     case "repro-fix":
       return `${common} ${seed} Loop: workspace_create → reproduce with workspace_exec → read files → fix with workspace_patch_apply or workspace_file_write → rerun → workspace_diff to show the change → workspace_summary. When an attempt goes wrong, workspace_reset gives a fresh machine at the baseline (cheap: use it instead of undoing by hand). Delete the workspace when done.`;

@@ -1,14 +1,16 @@
 /**
  * `createMcpServer`: an MCP server (official SDK) exposing pyro's tools for
  * one surface (a profile, or a mode). Each tool returns structuredContent
- * plus a compact text copy; failures a model can act on are tool errors
- * whose text names the fix.
+ * (complete on its own) plus a readable text copy; failures a model can act
+ * on are tool errors whose text names the fix. Calls report progress to a
+ * client that sends a progress token.
  */
 import { McpServer } from "@modelcontextprotocol/server";
 import { DEFAULT_ENVIRONMENT, VERSION, type ProjectSource, type Pyro } from "../index.js";
 import { surfaceFor, type Mode, type Profile, type Surface } from "./catalog.js";
 import { toolErrorText } from "./errors.js";
 import { serverInstructions } from "./instructions.js";
+import { callProgress } from "./progress.js";
 import type { ToolContext } from "./tool.js";
 import { TOOLS } from "./tools/index.js";
 
@@ -19,6 +21,11 @@ export interface McpServerOptions {
   environment?: string;
   /** Default seed of workspace_create (see `pyro.resolveProject`). */
   project?: ProjectSource;
+  /**
+   * False when the default environment is not built yet (the first create
+   * will build it inside the call): the instructions say so.
+   */
+  environmentReady?: boolean;
 }
 
 export function createMcpServer(pyro: Pyro, options: McpServerOptions = {}): McpServer {
@@ -31,7 +38,12 @@ export function createMcpServer(pyro: Pyro, options: McpServerOptions = {}): Mcp
   };
   const server = new McpServer(
     { name: "pyro", version: VERSION },
-    { instructions: serverInstructions(surface, options.project?.origin_ref) },
+    {
+      instructions: serverInstructions(surface, options.project?.origin_ref, {
+        environment: ctx.environment,
+        ready: options.environmentReady ?? true,
+      }),
+    },
   );
   for (const tool of TOOLS) {
     if (!surface.tools.includes(tool.name)) continue;
@@ -44,15 +56,18 @@ export function createMcpServer(pyro: Pyro, options: McpServerOptions = {}): Mcp
         outputSchema: tool.output,
         annotations: { title: tool.title, ...tool.annotations },
       },
-      async (args: unknown) => {
+      async (args: unknown, extra) => {
+        const progress = callProgress(extra, tool.name);
         try {
-          const { payload, text } = await tool.call(args, ctx);
+          const { payload, text } = await tool.call(args, ctx, progress);
           return { content: [{ type: "text" as const, text }], structuredContent: payload };
         } catch (error) {
           return {
             isError: true,
             content: [{ type: "text" as const, text: toolErrorText(error, surface) }],
           };
+        } finally {
+          progress.close();
         }
       },
     );

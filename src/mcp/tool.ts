@@ -6,12 +6,15 @@
  * its id parameter is added by the definition (`workspace_id`), which is what
  * lets `vm_*` twins (`vm_id`) be derived from one definition.
  *
- * Handlers hold no business logic: they shape SDK payloads for a model (a
- * compact text copy beside the structured result).
+ * Handlers hold no business logic: they shape SDK payloads for a model. The
+ * structured result is complete on its own (some hosts hand the model only
+ * that): what the text says beyond the payload's fields (what was cut, how to
+ * get the rest, what to do next) is in its `notes` too. The text is a
+ * readable rendering of the same payload.
  */
 import * as z from "zod";
 import type { ToolAnnotations } from "@modelcontextprotocol/server";
-import { ErrorCodes, PyroError, type ProjectSource, type Pyro } from "../index.js";
+import { CATALOG, ErrorCodes, PyroError, type ProjectSource, type Pyro } from "../index.js";
 import type { Feature, Surface, ToolName } from "./catalog.js";
 
 export interface ToolContext {
@@ -27,6 +30,26 @@ export interface ToolOutput {
   payload: Record<string, unknown>;
   text: string;
 }
+
+/** What one call has besides its arguments. */
+export interface CallContext {
+  /** Tell the client the call is alive, with a short message (MCP progress; a no-op without a progress token). */
+  progress(message: string): void;
+  /** Aborted when the client cancels the call. */
+  signal?: AbortSignal;
+}
+
+export const NO_CALL_CONTEXT: CallContext = { progress: () => {} };
+
+/** Every result may carry notes; they are declared once here, not in each tool's output schema. */
+const notesField = {
+  notes: z
+    .array(z.string())
+    .optional()
+    .describe(
+      "what the result says beyond its fields: what was cut and how to get the rest, what to do next",
+    ),
+};
 
 interface Common<S extends z.ZodRawShape> {
   name: ToolName;
@@ -48,7 +71,7 @@ export interface Tool {
   inputSchema(ctx: ToolContext): z.ZodObject;
   output: z.ZodObject;
   annotations: ToolAnnotations;
-  call(raw: unknown, ctx: ToolContext): Promise<ToolOutput>;
+  call(raw: unknown, ctx: ToolContext, call?: CallContext): Promise<ToolOutput>;
   /** For workspace tools: the same tool under another name, its id parameter renamed. */
   twin?(spec: TwinSpec): Tool;
 }
@@ -95,33 +118,38 @@ function parseArgs<S extends z.ZodRawShape>(
 }
 
 export function defineTool<S extends z.ZodRawShape>(
-  def: Common<S> & { run(args: Args<S>, ctx: ToolContext): Promise<ToolOutput> },
+  def: Common<S> & {
+    run(args: Args<S>, ctx: ToolContext, call: CallContext): Promise<ToolOutput>;
+  },
 ): Tool {
   return {
     name: def.name,
     title: def.title,
     description: def.description,
     inputSchema: (ctx) => z.object(visible(def, ctx)),
-    output: def.output,
+    output: def.output.extend(notesField),
     annotations: def.annotations,
     // The server validated against inputSchema already; parsing again types the arguments.
-    call: (raw, ctx) => def.run(parseArgs(def, ctx, raw), ctx),
+    call: (raw, ctx, call = NO_CALL_CONTEXT) => def.run(parseArgs(def, ctx, raw), ctx, call),
   };
 }
 
 export function defineWorkspaceTool<S extends z.ZodRawShape>(
-  def: Common<S> & { run(id: string, args: Args<S>, ctx: ToolContext): Promise<ToolOutput> },
+  def: Common<S> & {
+    run(id: string, args: Args<S>, ctx: ToolContext, call: CallContext): Promise<ToolOutput>;
+  },
 ): Tool {
   const build = (idParam: string, idSchema: z.ZodString, meta: Partial<TwinSpec>): Tool => ({
     name: meta.name ?? def.name,
     title: meta.title ?? def.title,
     description: meta.description ? () => meta.description! : def.description,
     inputSchema: (ctx) => z.object({ [idParam]: idSchema, ...visible(def, ctx) }),
-    output: def.output,
+    output: def.output.extend(notesField),
     annotations: def.annotations,
-    call: async (raw, ctx) => {
+    call: async (raw, ctx, call = NO_CALL_CONTEXT) => {
       const id = z.object({ [idParam]: idSchema }).parse(raw)[idParam]!;
-      return def.run(meta.kind === "vm" ? checkVmId(id) : id, parseArgs(def, ctx, raw), ctx);
+      const checked = meta.kind === "vm" ? checkVmId(id) : id;
+      return def.run(checked, parseArgs(def, ctx, raw), ctx, call);
     },
     twin: (spec) => build(spec.idParam, z.string().min(1).describe(spec.idDescription), spec),
   });
@@ -157,15 +185,37 @@ export const DESTRUCTIVE: ToolAnnotations = {
   openWorldHint: false,
 };
 
-/** A payload with a text copy (its JSON when no text is given). */
-export function json(payload: object, text?: string): ToolOutput {
+/** A note, or nothing (so callers can write `cond && "note"`). */
+export type Note = string | false | null | undefined;
+
+/**
+ * A payload with a text copy (its JSON when no text is given) and notes:
+ * what the text says beyond the payload's fields, in both (text lines
+ * `note: …`, structured `notes`).
+ */
+export function json(payload: object, text?: string, notes: Note[] = []): ToolOutput {
+  const kept = notes.filter((n): n is string => typeof n === "string" && n.length > 0);
+  const full = { ...payload, ...(kept.length ? { notes: kept } : {}) };
+  const body = text ?? JSON.stringify(payload, null, 2);
   return {
-    payload: { ...payload },
-    text: text ?? JSON.stringify(payload, null, 2),
+    payload: full,
+    text: kept.length ? `${body}\n${kept.map((n) => `note: ${n}`).join("\n")}` : body,
   };
 }
 
 export const loose = <T extends z.ZodRawShape>(shape: T) => z.looseObject(shape);
+
+const ENVIRONMENT_NAMES = CATALOG.map((e) => e.name) as [string, ...string[]];
+
+/** The environment parameter of workspace_create, vm_create and vm_run: the catalog, as an enum. */
+export function environmentParam(ctx: ToolContext) {
+  return z
+    .enum(ENVIRONMENT_NAMES)
+    .optional()
+    .describe(
+      `the Linux environment to boot (default ${ctx.environment}): ${CATALOG.map((e) => `${e.name}: ${e.description}`).join("; ")}`,
+    );
+}
 
 /** The secret_env parameter of exec, services and shells (feature "secrets"). */
 export const secretEnvParam = z

@@ -36,6 +36,8 @@ export interface RunResult extends CommandOutputFields {
   vcpu_count: number;
   mem_mib: number;
   network_policy: "off" | "egress";
+  /** The environment (or the guest runtime) was not cached: this run built or fetched it first. */
+  environment_built: boolean;
 }
 
 export async function runOnce(ctx: LaunchContext, options: RunOptions): Promise<RunResult> {
@@ -45,7 +47,7 @@ export async function runOnce(ctx: LaunchContext, options: RunOptions): Promise<
   const vcpus = options.vcpuCount ?? DEFAULTS.vcpuCount;
   const memMib = options.memMib ?? DEFAULTS.memMib;
   const network = options.network === true;
-  const { vm, accel } = await launchVm(ctx, {
+  const { vm, accel, built } = await launchVm(ctx, {
     environment,
     vcpus,
     memMib,
@@ -78,6 +80,7 @@ export async function runOnce(ctx: LaunchContext, options: RunOptions): Promise<
       vcpu_count: vcpus,
       mem_mib: memMib,
       network_policy: network ? "egress" : "off",
+      environment_built: built,
     };
   } finally {
     await vm.destroy();

@@ -19,6 +19,7 @@ import { pruneCaches } from "../daily-loop/prune.js";
 import { EnvironmentCache } from "../environments/cache.js";
 import {
   inspectEnvironment,
+  describeEnvironment,
   listEnvironments,
   pullEnvironment,
   type EnvironmentInfo,
@@ -45,6 +46,8 @@ export interface PyroOptions {
 
 export interface Environments {
   list(): Promise<EnvironmentInfo[]>;
+  /** One environment: whether it is installed (a create or run would build it first otherwise). */
+  status(name: string): Promise<EnvironmentInfo>;
   pull(name: string, options?: { force?: boolean }): Promise<PullResult>;
   inspect(name: string): Promise<EnvironmentInspection>;
   prune(options?: { all?: boolean }): Promise<PruneResult>;
@@ -88,6 +91,7 @@ export class Pyro {
     const store = this.#workspaces.store;
     this.environments = {
       list: () => listEnvironments(cache),
+      status: (name) => describeEnvironment(cache, name),
       pull: (name, opts) => pullEnvironment(cache, name, progress, opts),
       inspect: (name) => inspectEnvironment(cache, name),
       prune: (opts) => pruneCaches(paths, cache, store, opts),

@@ -58,7 +58,7 @@ import {
 import { createSnapshot, deleteSnapshot, listSnapshots, reset } from "../workspaces/snapshots.js";
 import type { WorkspaceSummary } from "../workspaces/summary.js";
 import { exportPath, syncPush } from "../workspaces/transfer.js";
-import { ExecHandles, type ExecStatus } from "./exec-handles.js";
+import { ExecHandles, type ExecStatus, type ExecWaitOptions } from "./exec-handles.js";
 import type { ProjectSource } from "./project.js";
 
 export interface CreateWorkspaceOptions extends Omit<InternalCreateOptions, "origin"> {
@@ -73,6 +73,7 @@ export interface CreateWorkspaceOptions extends Omit<InternalCreateOptions, "ori
 
 export type {
   ExecOptions,
+  ExecWaitOptions,
   SecretEnvSpec,
   ServiceStartOptions,
   ServiceLogs,
@@ -205,13 +206,25 @@ export class Workspaces {
     );
   }
 
-  /** Wait up to `waitSeconds` for a started command; its result, or its status while it runs. */
-  execWait(commandId: string, waitSeconds: number): Promise<ExecStatus> {
-    return this.#handles.wait(commandId, waitSeconds * 1000);
+  /**
+   * Wait up to `waitSeconds` for a started command; its result, or its
+   * status while it runs. `onProgress` hears the latest output line
+   * (redacted) while the wait lasts.
+   */
+  execWait(
+    commandId: string,
+    waitSeconds: number,
+    options: ExecWaitOptions = {},
+  ): Promise<ExecStatus> {
+    return this.#handles.wait(commandId, waitSeconds * 1000, options);
   }
 
-  logs(idOrName: string): { workspace_id: string; entries: JournalEntry[] } {
-    return this.#guardSync(idOrName, () => logs(this.#ctx, idOrName));
+  /** The command journal since the last reset; with `sequence`, that one entry. */
+  logs(
+    idOrName: string,
+    options: { sequence?: number } = {},
+  ): { workspace_id: string; entries: JournalEntry[] } {
+    return this.#guardSync(idOrName, () => logs(this.#ctx, idOrName, options));
   }
 
   listFiles(

@@ -3,6 +3,7 @@
  * recorded in the journal with a sequence number; `logs` reads the journal.
  */
 import fs from "node:fs";
+import { ErrorCodes, PyroError } from "../errors.js";
 import type { ExecOutput } from "../protocol/client.js";
 import { outputFields, prepareCommand } from "../protocol/command.js";
 import { JOURNAL_FILE, WORKSPACE_ROOT, notStarted, type WorkspaceContext } from "./context.js";
@@ -123,10 +124,22 @@ export async function exec(
 export function logs(
   ctx: WorkspaceContext,
   idOrName: string,
+  options: { sequence?: number } = {},
 ): { workspace_id: string; entries: JournalEntry[] } {
   const record = ctx.store.resolve(idOrName);
-  return {
-    workspace_id: record.id,
-    entries: readJournal(ctx.store.file(record.id, JOURNAL_FILE)),
-  };
+  const entries = readJournal(ctx.store.file(record.id, JOURNAL_FILE));
+  if (options.sequence === undefined) return { workspace_id: record.id, entries };
+  const entry = entries.find((e) => e.sequence === options.sequence);
+  if (!entry) {
+    throw new PyroError(
+      ErrorCodes.UsageError,
+      `${record.id} has no command #${options.sequence} in its journal (since its last reset)`,
+      {
+        hint: entries.length
+          ? `its journal holds #${entries[0]!.sequence} to #${entries.at(-1)!.sequence}`
+          : "its journal is empty",
+      },
+    );
+  }
+  return { workspace_id: record.id, entries: [entry] };
 }

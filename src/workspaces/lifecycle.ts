@@ -79,7 +79,7 @@ export interface CreateWorkspaceOptions {
 export async function create(
   ctx: WorkspaceContext,
   options: CreateWorkspaceOptions = {},
-): Promise<Workspace & { seed_skipped: SkippedEntry[] }> {
+): Promise<Workspace & { seed_skipped: SkippedEntry[]; environment_built: boolean }> {
   const environment = options.environment ?? DEFAULT_ENVIRONMENT;
   findCatalogEntry(environment);
   const vcpus = options.vcpuCount ?? DEFAULTS.vcpuCount;
@@ -133,7 +133,7 @@ async function launchNew(
   ctx: WorkspaceContext,
   options: CreateWorkspaceOptions,
   checked: CheckedCreate,
-): Promise<Workspace & { seed_skipped: SkippedEntry[] }> {
+): Promise<Workspace & { seed_skipped: SkippedEntry[]; environment_built: boolean }> {
   const { environment, vcpus, memMib, name, labels, networkPolicy, allowHostPorts, secrets } =
     checked;
   trace("create: start");
@@ -144,7 +144,7 @@ async function launchNew(
   const seed: PreparedSeed = options.seedPath ? await prepareSeed(options.seedPath) : emptySeed();
   try {
     const resolved = await ctx.cache.ensure(environment, ctx.progress);
-    await ctx.cache.ensureRuntime(ctx.progress);
+    const runtime = await ctx.cache.ensureRuntime(ctx.progress);
     const now = new Date();
     const record: WorkspaceRecord = {
       id: newWorkspaceId(options.kind),
@@ -210,7 +210,11 @@ async function launchNew(
       r.baseline_ready = true;
       r.last_activity_at = new Date().toISOString();
     });
-    return { ...ctx.payload(done), seed_skipped: seed.skipped };
+    return {
+      ...ctx.payload(done),
+      seed_skipped: seed.skipped,
+      environment_built: resolved.built === true || runtime.built === true,
+    };
   } finally {
     seed.cleanup();
   }

@@ -37,10 +37,15 @@ export const serviceStart = defineWorkspaceTool({
   name: "service_start",
   title: "Start a service",
   description: (ctx) =>
-    `Start a long-running process (a dev server, a database, a worker) in the workspace under a name, and wait until its readiness check passes (at most one of ready_http, ready_tcp, ready_file, ready_command; default timeout ${DEFAULTS.serviceReadyTimeoutSeconds} s). It runs with sh -lc in /workspace, in its own process group, with its output in a log outside /workspace (service_logs). If it exits before it is ready, or is not ready in time, the call fails with the last lines of its log.${ctx.surface.features.has("network") ? " publish forwards a port of this host's 127.0.0.1 to a guest port while the service runs (the workspace needs network_policy egress+published-ports); the guest program must listen on 0.0.0.0." : ""}`,
+    `Start a long-running process (a dev server, a database, a worker) in the workspace under a name, and wait until its readiness check passes (at most one of ready_http, ready_tcp, ready_file, ready_command; default timeout ${DEFAULTS.serviceReadyTimeoutSeconds} s). It runs as \`sh -lc COMMAND\` (dash, a login shell) as root in cwd (default /workspace), in its own process group, with its output in a log outside /workspace (service_logs). If it exits before it is ready, or is not ready in time, the call fails with the last lines of its log.${ctx.surface.features.has("network") ? " publish forwards a port of this host's 127.0.0.1 to a guest port while the service runs (the workspace needs network_policy egress+published-ports); the guest program must listen on 0.0.0.0." : ""}`,
   input: () => ({
     name: serviceName,
-    command: z.string().min(1).describe("shell command line that runs in the foreground"),
+    command: z
+      .string()
+      .min(1)
+      .describe(
+        "the shell command line that runs the service in the foreground (with `sh -lc`), e.g. `python3 -m http.server 8000`",
+      ),
     cwd: z.string().optional().describe("working directory in the guest (default /workspace)"),
     ready_http: z
       .string()
@@ -53,22 +58,34 @@ export const serviceStart = defineWorkspaceTool({
       .max(65535)
       .optional()
       .describe("ready once 127.0.0.1:PORT accepts connections inside the guest"),
-    ready_file: z.string().optional().describe("ready once this guest path exists"),
-    ready_command: z.string().optional().describe("ready once this command exits 0"),
+    ready_file: z
+      .string()
+      .optional()
+      .describe(
+        "ready once this file (an absolute guest path) appears, or is modified when it existed at start",
+      ),
+    ready_command: z
+      .string()
+      .optional()
+      .describe(
+        "ready once this command exits 0 (run with `sh -c` in the guest, with the service's environment; each try at most 10 s)",
+      ),
     ready_timeout_seconds: z
       .number()
       .positive()
       .max(BOUNDS.serviceReadyTimeoutSeconds.max)
       .optional()
       .describe(
-        `default ${DEFAULTS.serviceReadyTimeoutSeconds}; chat hosts give up on a tool call after about 60 s, so stay well below that`,
+        `fail (and kill it) if it is not ready after this many seconds (default ${DEFAULTS.serviceReadyTimeoutSeconds}); chat hosts may give up on a tool call after about 60 s, so stay well below that`,
       ),
     ready_interval_ms: z
       .number()
       .int()
       .min(BOUNDS.serviceReadyIntervalMs.min)
       .optional()
-      .describe(`between checks (default ${DEFAULTS.serviceReadyIntervalMs})`),
+      .describe(
+        `milliseconds between two readiness checks (default ${DEFAULTS.serviceReadyIntervalMs}, at least ${BOUNDS.serviceReadyIntervalMs.min})`,
+      ),
     publish: z
       .array(z.union([z.string(), z.number().int()]))
       .optional()
@@ -135,8 +152,16 @@ export const serviceLogs = defineWorkspaceTool({
     "A service's output (stdout and stderr interleaved): the last tail_lines lines (default 100), or all the log still holds (its last 2 MiB).",
   input: () => ({
     name: serviceName,
-    tail_lines: z.number().int().min(1).optional().describe("how many lines from the end"),
-    all: z.boolean().optional().describe("everything the log holds"),
+    tail_lines: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe("how many lines from the end of the log (default 100)"),
+    all: z
+      .boolean()
+      .optional()
+      .describe("everything the log still holds (its last 2 MiB) instead of tail_lines"),
   }),
   output: loose({
     workspace_id: z.string(),
@@ -150,9 +175,16 @@ export const serviceLogs = defineWorkspaceTool({
       tailLines: args.tail_lines,
       all: args.all,
     });
-    const shown = clipForModel(logs.text, "log", "ask for fewer lines with tail_lines");
+    const shown = clipForModel(logs.text, "the log", "ask for fewer lines with tail_lines");
     const payload = { ...logs, text: shown.text, truncated: logs.truncated || shown.cut };
-    return json(payload, shown.text || "(the log is empty)");
+    return json(payload, shown.text || "(the log is empty)", [
+      shown.note,
+      logs.truncated &&
+        !shown.cut &&
+        (args.all
+          ? "older output was dropped: the log keeps only its last 2 MiB"
+          : "this is the log's end: ask for more with a larger tail_lines, or all: true"),
+    ]);
   },
 });
 

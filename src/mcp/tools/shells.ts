@@ -8,6 +8,7 @@ import {
   json,
   loose,
   secretEnvParam,
+  type Note,
 } from "../tool.js";
 
 const shellId = z.string().min(1).describe("the shell's id (sh_…), as shell_open returned it");
@@ -18,29 +19,32 @@ const shellOutput = loose({
   state: z.string(),
 });
 
-/** What a read says besides its text: where to go on from, and anything lost or cut. */
-function readNotes(read: ShellRead): string {
-  const notes = [`next_cursor ${read.next_cursor}`, `shell ${read.state}`];
-  if (read.exit_code !== null) notes.push(`exit code ${read.exit_code}`);
-  if (read.screen === "alternate")
-    notes.push("a full-screen program holds the screen (this is it)");
-  if (read.dropped_bytes > 0)
-    notes.push(`${read.dropped_bytes} bytes of older output were dropped before this read`);
-  if (read.truncated)
-    notes.push(
-      read.plain
-        ? "the text was cut to its latest part; read with plain false from an earlier cursor to page through everything"
-        : "more output waits: read again from next_cursor",
-    );
-  if (!read.idle) notes.push("the shell was still printing when the wait ended");
-  return `[${notes.join("; ")}]`;
+/** What a read says besides its text: where to go on from (its fields), and anything lost or cut (notes). */
+function readSummary(read: ShellRead): { line: string; notes: Note[] } {
+  const fields = [`next_cursor ${read.next_cursor}`, `shell ${read.state}`];
+  if (read.exit_code !== null) fields.push(`exit code ${read.exit_code}`);
+  return {
+    line: `[${fields.join("; ")}]`,
+    notes: [
+      read.screen === "alternate" &&
+        "a full-screen program holds the screen: the text is its current screen",
+      read.dropped_bytes > 0 &&
+        `${read.dropped_bytes} bytes of older output were dropped before this read (the guest keeps the latest output only)`,
+      read.truncated &&
+        (read.plain
+          ? "the text was cut to its latest part; read with plain false from an earlier cursor to page through everything"
+          : "more output waits: read again from next_cursor"),
+      !read.idle &&
+        "the shell was still printing when the wait ended: read again from next_cursor for the rest",
+    ],
+  };
 }
 
 export const shellOpen = defineWorkspaceTool({
   name: "shell_open",
   title: "Open a shell",
   description: () =>
-    `Open an interactive login shell (bash) on a terminal in the workspace, for anything that needs one: a REPL, a debugger, a program that asks questions, a pager or top. Returns its shell_id. Type with shell_write, read what it shows with shell_read. Terminal ${DEFAULTS.shellCols}×${DEFAULTS.shellRows} unless told; starts in /workspace. For plain one-off commands workspace_exec is simpler.`,
+    `Open an interactive login shell (\`bash -l\` as root, TERM xterm-256color) on a terminal in the workspace, for anything that needs one: a REPL, a debugger, a program that asks questions, a pager or top. Returns its shell_id. Type with shell_write, read what it shows with shell_read. Terminal ${DEFAULTS.shellCols}×${DEFAULTS.shellRows} unless told; starts in /workspace. For plain one-off commands workspace_exec is simpler.`,
   input: () => ({
     cwd: z.string().optional().describe("working directory in the guest (default /workspace)"),
     cols: z
@@ -123,10 +127,11 @@ export const shellRead = defineWorkspaceTool({
       waitForIdleMs: args.wait_for_idle_ms ?? DEFAULTS.shellIdleMs,
       maxChars: args.max_chars,
     });
-    const notes = readNotes(read);
+    const summary = readSummary(read);
     return json(
-      { ...read, notes },
-      `${read.text}${read.text.endsWith("\n") || !read.text ? "" : "\n"}${notes}`,
+      read,
+      `${read.text}${read.text.endsWith("\n") || !read.text ? "" : "\n"}${summary.line}`,
+      summary.notes,
     );
   },
 });
@@ -138,7 +143,9 @@ export const shellWrite = defineWorkspaceTool({
     "Type text into a shell, as at a keyboard; Enter is pressed after it unless append_newline is false. Keys are characters: Ctrl-D is \\u0004, Escape \\u001b, arrow up \\u001b[A. To interrupt a running program use shell_signal (INT is Ctrl-C). Then read the result with shell_read.",
   input: () => ({
     shell_id: shellId,
-    input: z.string().describe("what to type"),
+    input: z
+      .string()
+      .describe("what to type, as keys: text, or control characters such as \\u0004 (Ctrl-D)"),
     append_newline: z.boolean().optional().describe("press Enter after the text (default true)"),
   }),
   output: shellOutput,
@@ -161,7 +168,12 @@ export const shellSignal = defineWorkspaceTool({
     "Send a signal to the program running in the shell's foreground (the shell itself when none runs): INT is Ctrl-C, TERM asks it to end, HUP hangs it up, KILL ends it at once.",
   input: () => ({
     shell_id: shellId,
-    signal: z.enum(SHELL_SIGNALS).optional().describe("default INT"),
+    signal: z
+      .enum(SHELL_SIGNALS)
+      .optional()
+      .describe(
+        "INT (Ctrl-C, the default), TERM (ask to end), HUP (hang up) or KILL (end at once)",
+      ),
   }),
   output: shellOutput,
   annotations: DESTRUCTIVE,

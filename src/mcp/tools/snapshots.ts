@@ -14,7 +14,12 @@ export const snapshotCreate = defineWorkspaceTool({
   title: "Snapshot /workspace",
   description: () =>
     "Save /workspace under a name, to come back to with workspace_reset (snapshot). `baseline` always exists.",
-  input: () => ({ name: z.string().min(1) }),
+  input: () => ({
+    name: z
+      .string()
+      .min(1)
+      .describe("a name for the snapshot (not baseline; an existing name must be deleted first)"),
+  }),
   output: loose({ workspace_id: z.string(), name: z.string() }),
   annotations: CHANGES_WORKSPACE,
   run: async (id, args, ctx) => {
@@ -41,8 +46,13 @@ export const snapshotDelete = defineWorkspaceTool({
   name: "snapshot_delete",
   title: "Delete a snapshot",
   description: () => "Delete a named snapshot of /workspace (the baseline cannot be deleted).",
-  input: () => ({ name: z.string().min(1) }),
+  input: () => ({
+    name: z.string().min(1).describe("the snapshot to delete, as snapshot_list names it"),
+  }),
   output: loose({ workspace_id: z.string(), deleted: z.boolean() }),
   annotations: DESTRUCTIVE,
-  run: async (id, args, ctx) => json(ctx.pyro.workspaces.deleteSnapshot(id, args.name)),
+  run: async (id, args, ctx) => {
+    const deleted = ctx.pyro.workspaces.deleteSnapshot(id, args.name);
+    return json(deleted, `deleted snapshot ${deleted.name} of ${deleted.workspace_id}`);
+  },
 });

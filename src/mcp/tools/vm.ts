@@ -6,18 +6,25 @@
  */
 import * as z from "zod";
 import { BOUNDS, DEFAULTS } from "../../index.js";
-import { commandReport, workspaceOutput, workspaceReport } from "../report.js";
+import {
+  commandReport,
+  commandText,
+  environmentBuiltNote,
+  workspaceOutput,
+  workspaceReport,
+} from "../report.js";
 import {
   CHANGES_WORKSPACE,
   DESTRUCTIVE,
   READ_ONLY,
   checkVmId,
   defineTool,
+  environmentParam,
   json,
   loose,
   type Tool,
 } from "../tool.js";
-import { workspaceExec } from "./exec.js";
+import { HOW_COMMANDS_RUN, workspaceExec } from "./exec.js";
 import {
   resourceParams,
   workspaceDelete,
@@ -30,18 +37,23 @@ export const vmRun = defineTool({
   name: "vm_run",
   title: "Run one command in a fresh VM",
   description: (ctx) =>
-    `Boot a fresh, disposable Linux VM (default ${ctx.environment}), run one command, return its exit code and output, and delete the VM. Nothing persists: for several steps use a workspace. A non-zero exit code is a normal result.`,
+    `Boot a fresh, disposable Linux VM (default ${ctx.environment}), run one command, return its exit code and output, and delete the VM. ${HOW_COMMANDS_RUN} Nothing persists: for several steps use a workspace. A non-zero exit code is a normal result. The call lasts the boot plus the command (it has no command_id to poll), and an environment not yet built on this machine is built first, inside the call (minutes: the result then says so).`,
   input: (ctx) => {
     const { vcpu_count, mem_mib } = resourceParams();
     return {
-      command: z.string().min(1).describe("shell command line (run with sh -c)"),
-      environment: z.string().optional().describe(`environment (default ${ctx.environment})`),
+      command: z
+        .string()
+        .min(1)
+        .describe("the shell command line to run (with `sh -lc`, in /workspace, as root)"),
+      environment: environmentParam(ctx),
       timeout_seconds: z
         .number()
         .positive()
         .max(BOUNDS.execTimeoutSeconds.max)
         .optional()
-        .describe(`default ${DEFAULTS.execTimeoutSeconds}`),
+        .describe(
+          `kill the command (and its process group) after this many seconds (default ${DEFAULTS.execTimeoutSeconds})`,
+        ),
       vcpu_count,
       mem_mib,
       network: z
@@ -64,14 +76,17 @@ export const vmRun = defineTool({
       memMib: args.mem_mib,
       network: args.network,
     });
-    const shown = commandReport(
+    const { notes, ...shown } = commandReport(
       result,
-      "write the output to a file and print parts of it (head, tail)",
+      "the VM is gone: to see other parts, run it again with its output filtered (`CMD 2>&1 | tail -n 300`, `| sed -n '1,300p'`, `| grep -n PATTERN`)",
     );
-    return json(
-      { ...result, ...shown },
-      `exit ${result.exit_code}\n${shown.stdout}${shown.stderr ? `\n[stderr]\n${shown.stderr}` : ""}`,
-    );
+    const head = `exit ${result.exit_code}${result.timed_out ? " (timed out: killed with its process group)" : ""} in ${result.duration_ms} ms (boot ${result.boot_ms} ms)`;
+    return json({ ...result, ...shown }, commandText(head, shown), [
+      result.timed_out &&
+        "it ran out of time and was killed with its process group: give a larger timeout_seconds if it needs longer",
+      ...notes,
+      environmentBuiltNote(result.environment, result.environment_built),
+    ]);
   },
 });
 
@@ -85,6 +100,7 @@ export const vmListEnvironments = defineTool({
   annotations: READ_ONLY,
   run: async (_args, ctx) => {
     const environments = await ctx.pyro.environments.list();
+    const missing = environments.filter((e) => !e.installed).map((e) => e.name);
     return json(
       { environments },
       environments
@@ -93,6 +109,10 @@ export const vmListEnvironments = defineTool({
             `${e.name}${e.default ? " (default)" : ""}: ${e.installed ? "installed" : "not installed"} — ${e.description}`,
         )
         .join("\n"),
+      [
+        missing.length > 0 &&
+          `not installed: ${missing.join(", ")}; the first create or run of one builds it inside that call (minutes). \`pyro prepare ENV\` (run by the user) builds it ahead`,
+      ],
     );
   },
 });
@@ -103,7 +123,7 @@ export const vmCreate = defineTool({
   description: (ctx) =>
     `Create and start a bare VM (default ${ctx.environment}) that lives until vm_delete or its TTL (default ${DEFAULTS.vmTtlSeconds} s). Lower level than workspace_create: no seed. Use vm_exec to run commands in it.`,
   input: (ctx) => ({
-    environment: z.string().optional().describe(`default ${ctx.environment}`),
+    environment: environmentParam(ctx),
     ...resourceParams(DEFAULTS.vmTtlSeconds),
   }),
   output: workspaceOutput,
@@ -157,11 +177,9 @@ export const vmNetworkInfo = defineTool({
     const info = ctx.pyro.workspaces.network(checkVmId(args.vm_id));
     const lines = [
       `network policy: ${info.policy}`,
-      ...(info.guest_address
-        ? [
-            `guest address ${info.guest_address}; outbound HTTP(S) only through ${info.egress_proxy} (set as http_proxy/https_proxy in the guest); the host and private networks are not reachable`,
-          ]
-        : ["no network device: nothing outside the VM is reachable"]),
+      info.guest_address
+        ? `guest address ${info.guest_address}; egress proxy ${info.egress_proxy}`
+        : "no network device",
       ...(info.allowed_host_ports.length
         ? [`host ports reachable at ${info.host_address}: ${info.allowed_host_ports.join(", ")}`]
         : []),
@@ -170,7 +188,11 @@ export const vmNetworkInfo = defineTool({
           `published: 127.0.0.1:${p.host_port} on the host → guest port ${p.guest_port} (service ${p.service})`,
       ),
     ];
-    return json(info, lines.join("\n"));
+    return json(info, lines.join("\n"), [
+      info.guest_address
+        ? "outbound HTTP(S) works only through the egress proxy (set as http_proxy/https_proxy in the guest); the host and private networks are not reachable"
+        : "nothing outside the VM is reachable",
+    ]);
   },
 });
 
@@ -183,8 +205,7 @@ export const vmTwins: Tool[] = [
   twin(workspaceExec, {
     name: "vm_exec",
     title: "Run a command in a VM",
-    description:
-      "Run a shell command in a VM made by vm_create. Same behaviour as workspace_exec (bounded wait, command_id for long commands).",
+    description: `Run a shell command line in a VM made by vm_create. ${HOW_COMMANDS_RUN} Same behaviour as workspace_exec: give command or command_id (not both); bounded wait with progress, then a command_id to poll for long commands; output cut with a note beyond the model limit.`,
   }),
   twin(workspaceStop, {
     name: "vm_stop",

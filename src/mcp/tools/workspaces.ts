@@ -1,6 +1,13 @@
 /** Workspace lifecycle and review tools: create, list, status, update, stop, start, fork, delete, reset, diff, summary, logs. */
 import * as z from "zod";
-import { BOUNDS, DEFAULTS, NETWORK_POLICIES, formatSummary } from "../../index.js";
+import {
+  BOUNDS,
+  DEFAULTS,
+  NETWORK_POLICIES,
+  OUTPUT_LIMITS,
+  formatSummary,
+  type JournalEntry,
+} from "../../index.js";
 import { clipForModel, describeWorkspace, workspaceOutput, workspaceReport } from "../report.js";
 import {
   CHANGES_WORKSPACE,
@@ -8,8 +15,10 @@ import {
   READ_ONLY,
   defineTool,
   defineWorkspaceTool,
+  environmentParam,
   json,
   loose,
+  type Note,
   type ToolContext,
 } from "../tool.js";
 
@@ -55,7 +64,7 @@ function createDescription(ctx: ToolContext): string {
         : mode === "review-eval"
           ? "Create an isolated machine to review or evaluate a change; take snapshots to compare states."
           : "Create a persistent, isolated Linux machine (Debian 12) with a /workspace directory, and start it.";
-  return `${purpose} ${seed} Returns the workspace (id, state, origin_kind, origin_ref); use its id with the other workspace tools. The baseline for diff and reset is taken now. Environment defaults to ${ctx.environment}.`;
+  return `${purpose} ${seed} Returns the workspace (id, state, origin_kind, origin_ref); use its id with the other workspace tools. The baseline for diff and reset is taken now. Environment defaults to ${ctx.environment}; an environment not yet built on this machine is built first, inside this call (minutes: the result then says so).`;
 }
 
 export const workspaceCreate = defineTool({
@@ -73,9 +82,15 @@ export const workspaceCreate = defineTool({
       .boolean()
       .optional()
       .describe("start with an empty /workspace even when a project is configured"),
-    name: z.string().optional().describe("a unique, memorable name to use instead of the id"),
-    labels: z.record(z.string(), z.string()).optional().describe("key/value labels"),
-    environment: z.string().optional().describe(`environment (default ${ctx.environment})`),
+    name: z
+      .string()
+      .optional()
+      .describe("a unique, memorable name, usable wherever the id is (default none)"),
+    labels: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe('key/value labels to tag the workspace with, e.g. {"task": "issue-12"}'),
+    environment: environmentParam(ctx),
     ...resourceParams(),
     network_policy: z
       .enum(NETWORK_POLICIES)
@@ -154,9 +169,12 @@ export const workspaceUpdate = defineWorkspaceTool({
   description: () =>
     "Change a workspace's name or labels (clear_labels removes keys); the id never changes.",
   input: () => ({
-    name: z.string().optional(),
-    labels: z.record(z.string(), z.string()).optional(),
-    clear_labels: z.array(z.string()).optional(),
+    name: z.string().optional().describe("the new unique name (the id stays the same)"),
+    labels: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe("labels to set (key/value); other labels are kept"),
+    clear_labels: z.array(z.string()).optional().describe("label keys to remove"),
   }),
   output: workspaceOutput,
   annotations: { ...CHANGES_WORKSPACE, idempotentHint: true },
@@ -181,25 +199,77 @@ export const workspaceStatus = defineWorkspaceTool({
   run: async (id, _args, ctx) => workspaceReport(ctx.pyro.workspaces.status(id)),
 });
 
+/** Characters of each stream a journal listing shows per command (one command, with sequence, shows more). */
+const LOG_LIST_CHARS = 2000;
+
+const RERUN_HINT =
+  "to see all of it, run the command again writing its output to a file and read that in parts with workspace_exec (sed -n, tail, grep)";
+
 export const workspaceLogs = defineWorkspaceTool({
   name: "workspace_logs",
   title: "Command journal",
   description: () =>
-    "The commands run in a workspace since its last reset, in order, with exit codes and (bounded) output.",
-  input: () => ({}),
-  output: loose({ workspace_id: z.string(), entries: z.array(loose({ sequence: z.number() })) }),
+    `The commands run in a workspace since its last reset, in order, with exit codes and output: up to ${LOG_LIST_CHARS} characters of each stream per command, or, for one command (sequence), up to ${OUTPUT_LIMITS.modelChars}. The journal itself keeps the first ${OUTPUT_LIMITS.journalChars} characters of each stream.`,
+  input: () => ({
+    sequence: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        "only this command (its sequence number, #N in workspace_exec results), with more of its output",
+      ),
+  }),
+  output: loose({
+    workspace_id: z.string(),
+    entries: z.array(loose({ sequence: z.number(), command: z.string(), exit_code: z.number() })),
+  }),
   annotations: READ_ONLY,
-  run: async (id, _args, ctx) => {
-    const logs = ctx.pyro.workspaces.logs(id);
-    const text = logs.entries
+  run: async (id, args, ctx) => {
+    const logs = ctx.pyro.workspaces.logs(id, { sequence: args.sequence });
+    const limit = args.sequence === undefined ? LOG_LIST_CHARS : OUTPUT_LIMITS.modelChars;
+    const how =
+      args.sequence === undefined
+        ? "pass sequence to see more of one command's output"
+        : RERUN_HINT;
+    const cuts: string[] = [];
+    const entries = logs.entries.map((e) => {
+      const shown = logEntry(e, limit, how);
+      cuts.push(...shown.notes.filter((n): n is string => typeof n === "string"));
+      return shown.entry;
+    });
+    const text = entries
       .map(
         (e) =>
-          `#${e.sequence} exit ${e.exit_code}: ${e.command}\n${clipForModel(e.stdout, "stdout", "read it again by rerunning with output to a file", 2000).text}`,
+          `#${e.sequence} exit ${e.exit_code}${e.timed_out ? " (timed out)" : ""}: ${e.command}\n${e.stdout}${e.stderr ? `${e.stdout.endsWith("\n") || !e.stdout ? "" : "\n"}[stderr]\n${e.stderr}` : ""}`,
       )
       .join("\n");
-    return json(logs, text || "no commands yet");
+    return json({ ...logs, entries }, text || "no commands yet", [
+      ...(args.sequence !== undefined
+        ? cuts
+        : [
+            cuts.length > 0 &&
+              `${cuts.length} stream(s) were cut at ${LOG_LIST_CHARS} characters (marked in place): call workspace_logs with sequence N to see up to ${OUTPUT_LIMITS.modelChars} characters of command #N`,
+          ]),
+      entries.some((e) => e.truncated) &&
+        `entries marked truncated lost output before the journal (it keeps the first ${OUTPUT_LIMITS.journalChars} characters of each stream); ${RERUN_HINT}`,
+    ]);
   },
 });
+
+/** A journal entry cut for a model: each stream bounded, with its marker. */
+function logEntry(
+  entry: JournalEntry,
+  limit: number,
+  how: string,
+): { entry: JournalEntry; notes: Note[] } {
+  const stdout = clipForModel(entry.stdout, `#${entry.sequence} stdout`, how, limit);
+  const stderr = clipForModel(entry.stderr, `#${entry.sequence} stderr`, how, limit);
+  return {
+    entry: { ...entry, stdout: stdout.text, stderr: stderr.text },
+    notes: [stdout.note, stderr.note],
+  };
+}
 
 export const workspaceDelete = defineWorkspaceTool({
   name: "workspace_delete",
@@ -242,7 +312,9 @@ export const workspaceFork = defineWorkspaceTool({
   title: "Fork a workspace",
   description: () =>
     "A new workspace that starts as a copy of another's current state: its disk and, when it is running, its memory (processes, /tmp). The source pauses briefly and runs on. Use it to try two approaches side by side.",
-  input: () => ({ name: z.string().optional() }),
+  input: () => ({
+    name: z.string().optional().describe("a unique name for the new workspace (default none)"),
+  }),
   output: workspaceOutput,
   annotations: CHANGES_WORKSPACE,
   run: async (id, args, ctx) =>
@@ -278,18 +350,19 @@ export const workspaceDiff = defineWorkspaceTool({
     const diff = await ctx.pyro.workspaces.diff(id);
     const patch = clipForModel(
       diff.patch,
-      "diff",
-      "diff single files with workspace_exec (e.g. git diff or diff -u)",
+      "the patch",
+      "entries lists every changed file; read the ones you need with workspace_file_read",
     );
     const others = diff.entries
       .filter((e) => e.kind !== "text")
       .map((e) => `${e.status} ${e.kind} ${e.path}`)
       .join("\n");
     return json(
-      { ...diff, patch: patch.text },
+      { ...diff, patch: patch.text, truncated: patch.cut },
       diff.changed
         ? `${patch.text}${others ? `\n${others}` : ""}`
         : "no changes since the baseline",
+      [patch.note],
     );
   },
 });
