@@ -57,6 +57,8 @@ export const ErrorCodes = {
   SecretNotFound: "secret_not_found",
   /** The workspace's network policy does not allow the operation (e.g. publishing a port). */
   NetworkPolicy: "network_policy",
+  /** A stopped workspace's disk cannot be read offline (not ext4, damaged, or refused as unsafe). */
+  DiskUnreadable: "disk_unreadable",
   /** Anything we did not anticipate. */
   Internal: "internal_error",
 } as const;
@@ -70,6 +72,8 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 export type Fix =
   /** Boot a stopped or failed workspace again (its disk is kept). */
   | { kind: "start_workspace"; workspace: string }
+  /** Stop a running workspace first (its disk is kept): the disk tools read a stopped one. */
+  | { kind: "stop_workspace"; workspace: string }
   /** Use an existing workspace; these are the known ones. */
   | { kind: "find_workspace"; known: string[] }
   /** Stop or delete a running workspace (or raise the limit). */

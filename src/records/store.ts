@@ -257,6 +257,14 @@ export class WorkspaceStore {
     return found;
   }
 
+  /**
+   * Run `fn` holding the workspace's lock: record updates wait, and so does
+   * a start (which turns the state to "starting" under it).
+   */
+  async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return withLock(this.file(id, "lock"), fn, { timeoutMs: 60_000, what: `the lock of ${id}` });
+  }
+
   /** Read-modify-write under the workspace's lock. */
   /** `durable: false` for bookkeeping on the hot path (see writeFileAtomic). */
   async update(
@@ -264,19 +272,15 @@ export class WorkspaceStore {
     change: (record: WorkspaceRecord) => WorkspaceRecord | void,
     options: { durable?: boolean } = {},
   ): Promise<WorkspaceRecord> {
-    return withLock(
-      this.file(id, "lock"),
-      async () => {
-        const current = this.readRaw(id);
-        if (!current)
-          throw new PyroError(ErrorCodes.WorkspaceNotFound, `workspace ${id} was deleted`);
-        const draft = structuredClone(current);
-        const next = change(draft) ?? draft;
-        this.write(next, options);
-        return liveView(next);
-      },
-      { timeoutMs: 60_000, what: `the lock of ${id}` },
-    );
+    return this.locked(id, async () => {
+      const current = this.readRaw(id);
+      if (!current)
+        throw new PyroError(ErrorCodes.WorkspaceNotFound, `workspace ${id} was deleted`);
+      const draft = structuredClone(current);
+      const next = change(draft) ?? draft;
+      this.write(next, options);
+      return liveView(next);
+    });
   }
 
   remove(id: string): void {
