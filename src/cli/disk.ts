@@ -19,6 +19,7 @@ export function registerDiskCommands(ws: Command): void {
 
   disk
     .command("list")
+    .description("a directory's entries on the disk")
     .argument("<workspace>", "id or name")
     .argument("[path]", `directory: ${PATH_HELP}`, "/workspace")
     .option("--recursive", "list subdirectories too")
@@ -43,6 +44,7 @@ export function registerDiskCommands(ws: Command): void {
 
   disk
     .command("read")
+    .description("a file on the disk, bounded")
     .argument("<workspace>", "id or name")
     .argument("<path>", `file: ${PATH_HELP}`)
     .option(
@@ -76,6 +78,7 @@ export function registerDiskCommands(ws: Command): void {
 
   disk
     .command("export")
+    .description("the whole disk as a raw ext4 image")
     .argument("<workspace>", "id or name")
     .requiredOption("--output <file>", "where to write the raw ext4 image (must not exist)")
     .option("--json", "print as JSON")

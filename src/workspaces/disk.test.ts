@@ -4,7 +4,7 @@
  * runtime-only exclusions, symlinks, redaction, the stopped-only rule, the
  * lock, the pinned qcow2 chain, and export.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -196,6 +196,7 @@ describe("disk tools on a stopped workspace", () => {
     const link = await failure(readDisk(ctx, WS, "out/passwd"));
     expect(link.code).toBe(ErrorCodes.PathNotAllowed);
     expect(link.message).toBe("/workspace/out is a symlink to /etc");
+    expect(link.hint).toMatch(/give the path it points to \(\/etc\/passwd\)$/);
     expect((await failure(readDisk(ctx, WS, "nope"))).code).toBe(ErrorCodes.FileNotFound);
     expect((await failure(readDisk(ctx, WS, "notes.txt/x"))).code).toBe(ErrorCodes.FileNotFound);
     expect((await failure(readDisk(ctx, WS, "src"))).code).toBe(ErrorCodes.UsageError);
@@ -222,6 +223,24 @@ describe("the stopped-only rule", () => {
     expect(error.code).toBe(ErrorCodes.WorkspaceState);
     expect(error.message).toMatch(/is started: the disk tools read a stopped workspace's disk/);
     expect(error.fix).toEqual({ kind: "stop_workspace", workspace: id });
+  });
+
+  it("refuses a failed workspace whose disk a process still holds open for writing", async () => {
+    const id = workspace("ws_000000000005", "failed", path.join(paths.blobs, BLOB));
+    // qemu-io opens the image read-write and holds QEMU's image lock, as a leftover VM would.
+    const holder = spawn("qemu-io", ["-f", "qcow2", ctx.store.file(id, DISK_FILE)], {
+      stdio: ["pipe", "pipe", "ignore"],
+    });
+    try {
+      await new Promise((r) => holder.stdout.once("data", r));
+      const error = await failure(readDisk(ctx, id, "notes.txt"));
+      expect(error.code).toBe(ErrorCodes.WorkspaceState);
+      expect(error.message).toMatch(/still has a VM holding its disk open/);
+    } finally {
+      holder.kill("SIGKILL");
+    }
+    await new Promise((r) => holder.once("close", r));
+    expect((await readDisk(ctx, id, "notes.txt")).content).toBe("written before stop\n");
   });
 
   it("decides under the workspace's lock: a start that holds it is seen", async () => {

@@ -237,19 +237,20 @@ async function copyStoppedDisk(
       });
     } catch (error) {
       // QEMU's image lock: a VM (one that outlived its supervisor) still has the disk open.
-      if (isPyroError(error) && /lock/i.test(error.message)) throw notStopped(current);
+      if (isPyroError(error) && /Failed to get .*lock/.test(error.message)) {
+        throw notStopped(current, "still has a VM holding its disk open");
+      }
       throw error;
     }
     return current;
   });
 }
 
-function notStopped(record: WorkspaceRecord): PyroError {
+function notStopped(record: WorkspaceRecord, why = `is ${record.state}`): PyroError {
   const label = record.name ?? record.id;
-  const state = record.state === "failed" ? "failed, but its VM still runs" : record.state;
   return new PyroError(
     ErrorCodes.WorkspaceState,
-    `workspace ${label} is ${state}: the disk tools read a stopped workspace's disk`,
+    `workspace ${label} ${why}: the disk tools read a stopped workspace's disk`,
     { fix: { kind: "stop_workspace", workspace: label } },
   );
 }
@@ -264,11 +265,20 @@ async function resolveEntry(disk: Ext4Image, target: string): Promise<Ext4Entry>
   const { entry, rest } = found;
   const at = `/${components.slice(0, components.length - rest.length).join("/")}`;
   if (entry.type === "symlink") {
-    const link = (await disk.readLinks([entry])).get(entry.inode);
-    const shown = link === undefined ? "" : ` to ${displayName(link)}`;
-    throw new PyroError(ErrorCodes.PathNotAllowed, `${at} is a symlink${shown}`, {
-      hint: "the disk tools do not follow symlinks: give the path it points to",
-    });
+    const bytes = (await disk.readLinks([entry])).get(entry.inode);
+    const link = bytes === undefined ? undefined : displayName(bytes);
+    // Worked out by name only, as a suggestion: the next call walks it again.
+    const meant =
+      link === undefined
+        ? undefined
+        : path.posix.join(path.posix.resolve(path.posix.dirname(at), link), ...rest);
+    throw new PyroError(
+      ErrorCodes.PathNotAllowed,
+      `${at} is a symlink${link === undefined ? "" : ` to ${link}`}`,
+      {
+        hint: `the disk tools do not follow symlinks: give the path it points to${meant ? ` (${meant})` : ""}`,
+      },
+    );
   }
   if (rest.length > 0) {
     throw new PyroError(
