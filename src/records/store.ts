@@ -272,15 +272,19 @@ export class WorkspaceStore {
     change: (record: WorkspaceRecord) => WorkspaceRecord | void,
     options: { durable?: boolean } = {},
   ): Promise<WorkspaceRecord> {
-    return this.locked(id, async () => {
-      const current = this.readRaw(id);
-      if (!current)
-        throw new PyroError(ErrorCodes.WorkspaceNotFound, `workspace ${id} was deleted`);
-      const draft = structuredClone(current);
-      const next = change(draft) ?? draft;
-      this.write(next, options);
-      return liveView(next);
-    });
+    return withLock(
+      this.file(id, "lock"),
+      async () => {
+        const current = this.readRaw(id);
+        if (!current)
+          throw new PyroError(ErrorCodes.WorkspaceNotFound, `workspace ${id} was deleted`);
+        const draft = structuredClone(current);
+        const next = change(draft) ?? draft;
+        this.write(next, options);
+        return liveView(next);
+      },
+      { timeoutMs: 60_000, what: `the lock of ${id}` },
+    );
   }
 
   remove(id: string): void {

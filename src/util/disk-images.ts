@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import path from "node:path";
 import { ErrorCodes, type ErrorCode } from "../errors.js";
 import { runCommand } from "./process.js";
 
@@ -52,6 +53,8 @@ export async function convertOverlayToRaw(
   output: string,
   options: { errorCode: ErrorCode; timeoutMs?: number },
 ): Promise<void> {
+  // An absolute path: "name:..." alone could be taken for a protocol (nbd:, json:).
+  if (!path.isAbsolute(output)) throw new Error(`not an absolute path: ${output}`);
   const file = (filename: string) => ({ driver: "file", filename });
   const chain = {
     driver: "qcow2",
