@@ -61,6 +61,8 @@ export const ErrorCodes = {
   HostNotRegistered: "host_not_registered",
   /** A chat host's own CLI failed to register pyro. */
   HostCommandFailed: "host_command_failed",
+  /** A stopped workspace's disk cannot be read offline (not ext4, damaged, or refused as unsafe). */
+  DiskUnreadable: "disk_unreadable",
   /** Anything we did not anticipate. */
   Internal: "internal_error",
 } as const;
@@ -74,6 +76,8 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 export type Fix =
   /** Boot a stopped or failed workspace again (its disk is kept). */
   | { kind: "start_workspace"; workspace: string }
+  /** Stop a running workspace first (its disk is kept): the disk tools read a stopped one. */
+  | { kind: "stop_workspace"; workspace: string }
   /** Use an existing workspace; these are the known ones. */
   | { kind: "find_workspace"; known: string[] }
   /** Stop or delete a running workspace (or raise the limit). */

@@ -81,3 +81,9 @@ export type { JournalEntry } from "./workspaces/journal.js";
 export type { WorkspaceSummary } from "./workspaces/summary.js";
 export { formatSummary } from "./workspaces/summary.js";
 export type { SkippedEntry } from "./workspaces/archives.js";
+export {
+  RUNTIME_ONLY_PATHS,
+  type DiskExport,
+  type DiskListing,
+  type DiskRead,
+} from "./workspaces/disk.js";

@@ -7,6 +7,7 @@ import { cliHint, fixForCli } from "./fixes.js";
 
 const FIXES: Fix[] = [
   { kind: "start_workspace", workspace: "fix-42" },
+  { kind: "stop_workspace", workspace: "fix-42" },
   { kind: "find_workspace", known: ["ws_1 (a)"] },
   { kind: "find_workspace", known: [] },
   { kind: "free_slot", running: ["ws_1", "b"] },

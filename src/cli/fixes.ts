@@ -9,6 +9,8 @@ export function fixForCli(fix: Fix): string {
   switch (fix.kind) {
     case "start_workspace":
       return `start it with \`pyro workspace start ${fix.workspace}\` (its disk is kept)`;
+    case "stop_workspace":
+      return `stop it first with \`pyro workspace stop ${fix.workspace}\` (its disk is kept), or use \`pyro workspace file list/read\` while it runs`;
     case "find_workspace":
       return fix.known.length
         ? `known workspaces: ${fix.known.join(", ")}`

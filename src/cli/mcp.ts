@@ -1,6 +1,13 @@
 /** `pyro mcp serve`: the MCP server for chat hosts, over stdio or local HTTP. */
 import { Command, Option } from "commander";
-import { DEFAULT_ENVIRONMENT, ErrorCodes, MCP_TOKEN_ENV, mcpToken, Pyro, PyroError } from "../index.js";
+import {
+  DEFAULT_ENVIRONMENT,
+  ErrorCodes,
+  MCP_TOKEN_ENV,
+  mcpToken,
+  Pyro,
+  PyroError,
+} from "../index.js";
 import {
   DEFAULT_PROFILE,
   MODES,

@@ -14,6 +14,7 @@ import {
   type Workspace,
 } from "../index.js";
 import { act, collect, positiveInt, positiveNumber, sdk } from "./common.js";
+import { registerDiskCommands } from "./disk.js";
 import { registerServiceCommands } from "./service.js";
 import { registerShellCommands } from "./shell.js";
 import { printJson, table } from "./output.js";
@@ -357,6 +358,7 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
 
   registerServiceCommands(ws, passthrough);
   registerShellCommands(ws);
+  registerDiskCommands(ws);
 
   ws.command("exec")
     .argument("<workspace>", "id or name")

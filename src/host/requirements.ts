@@ -34,6 +34,16 @@ export const REQUIREMENTS: readonly Requirement[] = [
     verify: (path) => isStaticElf(path),
   },
   { purpose: "builds filesystem images", binary: "mkfs.ext4", debianPackage: "e2fsprogs" },
+  {
+    purpose: "reads a stopped workspace's disk offline (disk tools)",
+    binary: "debugfs",
+    debianPackage: "e2fsprogs",
+  },
+  {
+    purpose: "replays a stopped workspace's disk journal (disk tools)",
+    binary: "e2fsck",
+    debianPackage: "e2fsprogs",
+  },
   { purpose: "packs the initramfs", binary: "cpio", debianPackage: "cpio" },
   { purpose: "ties a VM's life to its owner", binary: "setpriv", debianPackage: "util-linux" },
   {

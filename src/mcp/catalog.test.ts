@@ -37,10 +37,15 @@ describe("the MCP catalog", () => {
     expect(specs).toEqual(TOOL_NAMES.filter((t) => PENDING[t] === undefined).sort());
   });
 
-  it("leaves pending tools out of a surface and says which", () => {
+  it("has every contract tool landed: workspace-full registers them all, disk tools included", () => {
+    expect(PENDING).toEqual({});
     const surface = surfaceFor("workspace-full", undefined);
-    expect(surface.tools).not.toContain("workspace_disk_read");
-    expect(surface.pending.map((p) => p.tool)).toContain("workspace_disk_read");
+    expect(surface.tools).toEqual([...TOOL_NAMES]);
+    expect(surface.pending).toEqual([]);
+    for (const profile of ["vm-run", "workspace-core"] as const)
+      expect(surfaceFor(profile, undefined).tools).not.toContain("workspace_disk_read");
+    for (const mode of MODES)
+      expect(surfaceFor("workspace-full", mode).tools).not.toContain("workspace_disk_list");
     expect(surfaceFor("workspace-full", undefined).features.has("snapshots")).toBe(true);
     expect(surfaceFor("workspace-core", undefined).features.has("snapshots")).toBe(false);
   });

@@ -138,11 +138,7 @@ export const MODE_TOOLS: Record<Mode, readonly ToolName[]> = {
 };
 
 /** Tools of the contract whose feature has not landed yet, and that feature. */
-export const PENDING: Partial<Record<ToolName, string>> = {
-  workspace_disk_export: "disk tools",
-  workspace_disk_list: "disk tools",
-  workspace_disk_read: "disk tools",
-};
+export const PENDING: Partial<Record<ToolName, string>> = {};
 
 /** Optional capabilities whose parameters appear in tool schemas only where the surface includes them. */
 export type Feature = "lifecycle" | "snapshots" | "network" | "secrets";

@@ -21,6 +21,10 @@ export function fixForModel(fix: Fix, surface: Surface): string {
         : has("workspace_reset")
           ? "call workspace_reset to bring it back at its baseline, or workspace_create for a new one"
           : "call workspace_create for a new workspace";
+    case "stop_workspace":
+      return has("workspace_stop")
+        ? "call workspace_stop first (its disk is kept), or read it while it runs with workspace_file_list and workspace_file_read"
+        : "read it while it runs with workspace_file_list and workspace_file_read, or ask the user to stop it";
     case "find_workspace":
       return fix.known.length
         ? `use one of the known workspaces: ${fix.known.join(", ")}`

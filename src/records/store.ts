@@ -265,6 +265,14 @@ export class WorkspaceStore {
     return found;
   }
 
+  /**
+   * Run `fn` holding the workspace's lock: record updates wait, and so does
+   * a start (which turns the state to "starting" under it).
+   */
+  async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return withLock(this.file(id, "lock"), fn, { timeoutMs: 60_000, what: `the lock of ${id}` });
+  }
+
   /** Read-modify-write under the workspace's lock. */
   /** `durable: false` for bookkeeping on the hot path (see writeFileAtomic). */
   async update(

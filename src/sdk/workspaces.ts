@@ -9,6 +9,14 @@
 import { DEFAULTS } from "../limits.js";
 import type { DiffResult } from "../workspaces/diff.js";
 import type { WorkspaceContext } from "../workspaces/context.js";
+import {
+  exportDisk,
+  listDisk,
+  readDisk,
+  type DiskExport,
+  type DiskListing,
+  type DiskRead,
+} from "../workspaces/disk.js";
 import { exec, logs, type ExecOptions } from "../workspaces/exec.js";
 import { applyPatch, listFiles, readFile, writeFile } from "../workspaces/files.js";
 import type { JournalEntry } from "../workspaces/journal.js";
@@ -269,6 +277,33 @@ export class Workspaces {
 
   syncPush(idOrName: string, source: string, dest?: string): ReturnType<typeof syncPush> {
     return this.#guard(idOrName, () => syncPush(this.#ctx, idOrName, source, dest));
+  }
+
+  /**
+   * A stopped workspace's disk, read offline without booting it: a
+   * directory's entries. Paths are guest paths (relative ones are under
+   * /workspace); runtime-only paths (RUNTIME_ONLY_PATHS) are left out.
+   */
+  listDisk(
+    idOrName: string,
+    guestPath?: string,
+    options: { recursive?: boolean } = {},
+  ): Promise<DiskListing> {
+    return this.#guard(idOrName, () => listDisk(this.#ctx, idOrName, guestPath, options));
+  }
+
+  /** A file of a stopped workspace's disk, read offline; at most `maxBytes` (default 65536). */
+  readDisk(
+    idOrName: string,
+    guestPath: string,
+    options: { maxBytes?: number } = {},
+  ): Promise<DiskRead> {
+    return this.#guard(idOrName, () => readDisk(this.#ctx, idOrName, guestPath, options));
+  }
+
+  /** A stopped workspace's whole disk as a raw ext4 image at `output` (which must not exist). */
+  exportDisk(idOrName: string, output: string): Promise<DiskExport> {
+    return this.#guard(idOrName, () => exportDisk(this.#ctx, idOrName, output));
   }
 
   listSnapshots(idOrName: string): { workspace_id: string; snapshots: NamedSnapshot[] } {

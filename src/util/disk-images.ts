@@ -1,5 +1,6 @@
 import fs from "node:fs";
-import { ErrorCodes } from "../errors.js";
+import path from "node:path";
+import { ErrorCodes, type ErrorCode } from "../errors.js";
 import { runCommand } from "./process.js";
 
 /**
@@ -38,4 +39,30 @@ export async function buildExt4Image(
     errorCode: ErrorCodes.EnvironmentBuildFailed,
   });
   fs.rmSync(rawPath, { force: true });
+}
+
+/**
+ * A raw copy of a qcow2 overlay over its base, the chain pinned: qemu-img
+ * reads exactly these two files, whatever the overlay's header names as its
+ * backing file. Sparse: holes stay holes. QEMU's image locking makes this
+ * fail while a VM has the overlay open for writing.
+ */
+export async function convertOverlayToRaw(
+  overlay: string,
+  base: string,
+  output: string,
+  options: { errorCode: ErrorCode; timeoutMs?: number },
+): Promise<void> {
+  // An absolute path: "name:..." alone could be taken for a protocol (nbd:, json:).
+  if (!path.isAbsolute(output)) throw new Error(`not an absolute path: ${output}`);
+  const file = (filename: string) => ({ driver: "file", filename });
+  const chain = {
+    driver: "qcow2",
+    file: file(overlay),
+    backing: { driver: "qcow2", file: file(base), backing: null },
+  };
+  await runCommand("qemu-img", ["convert", "-O", "raw", `json:${JSON.stringify(chain)}`, output], {
+    errorCode: options.errorCode,
+    timeoutMs: options.timeoutMs ?? 30 * 60_000,
+  });
 }

@@ -331,12 +331,15 @@ export async function bringUp(
   killProcesses(ctx, record);
   await ctx.cache.ensure(record.environment, ctx.progress);
   await ctx.cache.ensureRuntime(ctx.progress);
-  await reserveSlot(ctx.launch, `workspace ${record.name ?? record.id}`, () => {
-    const raw = ctx.store.readRaw(record.id);
-    if (!raw)
-      throw new PyroError(ErrorCodes.WorkspaceNotFound, `workspace ${record.id} was deleted`);
-    ctx.store.write({ ...raw, state: "starting", busy_pid: process.pid, failure_reason: null });
-  });
+  // Under the workspace's lock: a disk tool reading the stopped disk finishes first (disk.ts).
+  await ctx.store.locked(record.id, () =>
+    reserveSlot(ctx.launch, `workspace ${record.name ?? record.id}`, () => {
+      const raw = ctx.store.readRaw(record.id);
+      if (!raw)
+        throw new PyroError(ErrorCodes.WorkspaceNotFound, `workspace ${record.id} was deleted`);
+      ctx.store.write({ ...raw, state: "starting", busy_pid: process.pid, failure_reason: null });
+    }),
+  );
   ctx.progress(`starting workspace ${record.name ?? record.id}`);
   if (fresh) await startFresh(ctx, record);
   else await startSupervisor(ctx.paths, record.id, ctx.store.file(record.id, "supervisor.log"));

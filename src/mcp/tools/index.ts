@@ -1,5 +1,6 @@
 /** Every implemented MCP tool, in the contract's order of groups. */
 import type { Tool } from "../tool.js";
+import { workspaceDiskExport, workspaceDiskList, workspaceDiskRead } from "./disk.js";
 import { workspaceExec } from "./exec.js";
 import {
   workspaceExport,
@@ -61,6 +62,9 @@ export const TOOLS: Tool[] = [
   workspaceDiff,
   workspaceReset,
   workspaceSummary,
+  workspaceDiskExport,
+  workspaceDiskList,
+  workspaceDiskRead,
   snapshotCreate,
   snapshotList,
   snapshotDelete,
