@@ -101,7 +101,8 @@ describe("disk tools on a stopped workspace", () => {
     });
     expect(listed.data).toMatchObject({ path: "/", excluded: root.json.excluded });
     expect(listed.text).toContain("d 4096 workspace");
-    expect(listed.text).toContain("[runtime-only, not listed: /dev, /proc, /run, /sys, /tmp]");
+    expect(listed.text).toContain("note: runtime-only, not listed: /dev, /proc, /run, /sys, /tmp");
+    expect(listed.data.notes).toEqual(["runtime-only, not listed: /dev, /proc, /run, /sys, /tmp"]);
 
     const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "pyro-disk-")), "disk.ext4");
     const exported = await runCliJson<DiskExport>([

@@ -36,7 +36,6 @@ export const workspaceDiskList = defineWorkspaceTool({
     ),
     truncated: z.boolean(),
     excluded: z.array(z.string()),
-    note: z.string().optional(),
   }),
   annotations: READ_ONLY,
   run: async (id, args, ctx) => {
@@ -55,13 +54,12 @@ export const workspaceDiskList = defineWorkspaceTool({
           ]
         : []),
     ];
-    const note = notes.length ? notes.join("; ") : undefined;
     const lines = entries.map(
       (e) =>
         `${e.type === "directory" ? "d" : e.type === "symlink" ? "l" : e.type === "file" ? "-" : "?"} ${e.size} ${e.path}${e.link_target === undefined ? "" : ` -> ${e.link_target}`}`,
     );
-    const text = `${listing.path}:\n${lines.join("\n") || "(empty)"}${note ? `\n[${note}]` : ""}`;
-    return json({ ...listing, entries, truncated, ...(note ? { note } : {}) }, text);
+    const text = `${listing.path}:\n${lines.join("\n") || "(empty)"}`;
+    return json({ ...listing, entries, truncated }, text, notes);
   },
 });
 
@@ -72,7 +70,15 @@ export const workspaceDiskRead = defineWorkspaceTool({
     `Read a file from a stopped workspace's disk, offline without booting it. Bounded: at most max_bytes (default ${DEFAULTS.fileReadBytes}, up to ${BOUNDS.fileReadBytes.max}); says when it was cut. Binary content comes back base64 with encoding "base64". ${SCOPE}`,
   input: () => ({
     path: pathParam,
-    max_bytes: z.number().int().positive().max(BOUNDS.fileReadBytes.max).optional(),
+    max_bytes: z
+      .number()
+      .int()
+      .positive()
+      .max(BOUNDS.fileReadBytes.max)
+      .optional()
+      .describe(
+        `read at most this many bytes from the file's start (default ${DEFAULTS.fileReadBytes}, at most ${BOUNDS.fileReadBytes.max})`,
+      ),
   }),
   output: loose({
     workspace_id: z.string(),
@@ -82,7 +88,6 @@ export const workspaceDiskRead = defineWorkspaceTool({
     size: z.number(),
     bytes_read: z.number(),
     truncated: z.boolean(),
-    note: z.string().optional(),
   }),
   annotations: READ_ONLY,
   run: async (id, args, ctx) => {
@@ -93,10 +98,7 @@ export const workspaceDiskRead = defineWorkspaceTool({
           ? `call again with max_bytes up to ${BOUNDS.fileReadBytes.max}`
           : "for the rest start the workspace and use workspace_exec (e.g. tail -c +N), or export the disk with workspace_disk_export")
       : undefined;
-    return json(
-      { ...file, ...(note ? { note } : {}) },
-      `${file.content}${note ? `\n[${note}]` : ""}`,
-    );
+    return json(file, file.content, [note]);
   },
 });
 
@@ -104,9 +106,9 @@ export const workspaceDiskExport = defineWorkspaceTool({
   name: "workspace_disk_export",
   title: "Export a stopped workspace's disk",
   description: () =>
-    "Write a stopped workspace's whole disk (its root filesystem as last synced) to a host file as a raw ext4 image, offline without booting it. The file is sparse but its size is the disk's (several GiB); output_path must not exist yet. The workspace must be stopped (workspace_stop). For a few files prefer workspace_disk_read or workspace_export.",
+    "Write a stopped workspace's whole disk (its root filesystem as last synced) to a host file as a raw ext4 image, offline without booting it. The file is sparse but its size is the disk's (several GiB); output must not exist yet. The workspace must be stopped (workspace_stop). For a few files prefer workspace_disk_read or workspace_export.",
   input: () => ({
-    output_path: z.string().min(1).describe("host path of the image to create"),
+    output: z.string().min(1).describe("host path of the image to create (must not exist yet)"),
   }),
   output: loose({
     workspace_id: z.string(),
@@ -123,7 +125,7 @@ export const workspaceDiskExport = defineWorkspaceTool({
     openWorldHint: true,
   },
   run: async (id, args, ctx) => {
-    const exported = await ctx.pyro.workspaces.exportDisk(id, args.output_path);
+    const exported = await ctx.pyro.workspaces.exportDisk(id, args.output);
     return json(
       exported,
       `exported the disk of ${exported.workspace_id} to ${exported.output} (raw ext4, ${exported.bytes} bytes, sparse)`,
