@@ -49,6 +49,25 @@ describe("withEntry (JSON and JSONC)", () => {
     }
   });
 
+  it("puts a missing comma after the value, not inside the comment that follows it", () => {
+    const text = `{\n  "mcp": {\n    "other": { "command": ["/bin/x"] } // mine\n  }\n}\n`;
+    const next = withEntry("c.jsonc", "json", text, ["mcp", "pyro"], entry, fresh);
+    expect(next).toContain(`"other": { "command": ["/bin/x"] }, // mine\n    "pyro": {`);
+  });
+
+  it("keeps a byte-order mark", () => {
+    const next = withEntry(
+      "c.json",
+      "json",
+      '\uFEFF{"a": 1}',
+      ["mcpServers", "pyro"],
+      entry,
+      fresh,
+    );
+    expect(next.startsWith('\uFEFF{"a": 1,')).toBe(true);
+    expect(JSON.parse(next.slice(1)).mcpServers.pyro).toEqual(entry);
+  });
+
   it("replaces an existing entry of the same name", () => {
     const text = JSON.stringify({ mcpServers: { pyro: { command: "/old" }, b: { url: "u" } } });
     const next = withEntry("c.json", "json", text, ["mcpServers", "pyro"], entry, fresh);
@@ -112,6 +131,60 @@ model = "o4"
     const parsed = parseToml(next) as Record<string, unknown>;
     expect(valueAt(parsed, ["mcp_servers", "pyro"])).toEqual(codexEntry);
     expect(valueAt(parsed, ["profiles", "fast", "model"])).toBe("o4");
+  });
+
+  it("keeps tables with `]` in a quoted key, and the comments that lead into the next table or end the file", () => {
+    const text = [
+      "[mcp_servers.pyro]",
+      'command = "/old"',
+      "",
+      "# IMPORTANT: my server",
+      '[mcp_servers."a]b"]',
+      'command = "keepme"',
+      "",
+      "[mcp_servers.pyro.env]",
+      'OLD = "1"',
+      "# [mcp_servers.commented_out]",
+      '# command = "x"',
+      "",
+    ].join("\r\n");
+    const next = withEntry(
+      "config.toml",
+      "toml",
+      text,
+      ["mcp_servers", "pyro"],
+      codexEntry,
+      codexFresh,
+    );
+    expect(next).toContain('# IMPORTANT: my server\r\n[mcp_servers."a]b"]\r\ncommand = "keepme"');
+    expect(next).toContain('# [mcp_servers.commented_out]\r\n# command = "x"');
+    expect(next).not.toContain("/old");
+    expect(next).not.toContain("OLD");
+    expect(next.replace(/\r\n/g, "")).not.toContain("\n");
+  });
+
+  it("refuses an edit that would change anything but pyro's entry", () => {
+    // A header-like line inside a multi-line string is not a header: pyro must not cut there.
+    const text = `[mcp_servers.pyro]\ncommand = "/old"\nnote = """\n[mcp_servers.other]\n"""\n`;
+    const out = (() => {
+      try {
+        return withEntry(
+          "config.toml",
+          "toml",
+          text,
+          ["mcp_servers", "pyro"],
+          codexEntry,
+          codexFresh,
+        );
+      } catch (error) {
+        return error as Error;
+      }
+    })();
+    if (typeof out === "string") {
+      expect(valueAt(parseToml(out), ["mcp_servers", "pyro"])).toEqual(codexEntry);
+    } else {
+      expect(out.message).toMatch(/could not set/);
+    }
   });
 
   it("finds quoted table names", () => {

@@ -33,6 +33,7 @@ export function readConfigText(file: string): string | undefined {
 
 /** Parse a config file's text; a clear error names the file if it is broken. */
 export function parseConfig(file: string, format: ConfigFormat, text: string): unknown {
+  if (text.startsWith("\uFEFF")) text = text.slice(1);
   if (text.trim() === "") return {};
   if (format === "toml") {
     try {
@@ -83,22 +84,55 @@ export function withEntry(
   fresh: Record<string, unknown>,
 ): string {
   if (text === undefined || text.trim() === "") return renderConfig(format, fresh);
+  // A byte-order mark is kept, and kept out of the parsers' way.
+  if (text.startsWith("\uFEFF")) {
+    return "\uFEFF" + withEntry(file, format, text.slice(1), keys, entry, fresh);
+  }
   parseConfig(file, format, text);
   const next =
     format === "toml" ? tomlWithTable(text, keys, entry) : jsonWithValue(text, keys, entry);
-  // Whatever the edit did, the file must parse and hold exactly the entry.
-  let check: unknown;
+  // Whatever the edit did, the file must parse, hold exactly the entry, and
+  // hold everything else it held before.
+  let same = false;
   try {
-    check = valueAt(parseConfig(file, format, next), keys);
+    const before = parseConfig(file, format, text);
+    const after = parseConfig(file, format, next);
+    same =
+      isDeepStrictEqual(plain(valueAt(after, keys)), plain(entry)) &&
+      isDeepStrictEqual(without(before, keys), without(after, keys));
   } catch {
-    check = undefined;
+    same = false;
   }
-  if (!isDeepStrictEqual(plain(check), plain(entry))) {
+  if (!same) {
     throw new PyroError(ErrorCodes.UsageError, `could not set ${keys.join(".")} in ${file}`, {
       hint: "its layout is unusual: add the entry by hand (`pyro host print-config` prints it)",
     });
   }
   return next;
+}
+
+/**
+ * A config as plain data without the value at `keys`, and without the
+ * parents that leaves empty (an edit may have had to create them).
+ */
+function without(config: unknown, keys: readonly string[]): unknown {
+  const copy = plain(config);
+  const chain: Record<string, unknown>[] = [];
+  let node = copy;
+  for (const key of keys.slice(0, -1)) {
+    if (typeof node !== "object" || node === null) return copy;
+    chain.push(node as Record<string, unknown>);
+    node = (node as Record<string, unknown>)[key];
+  }
+  if (typeof node !== "object" || node === null) return copy;
+  delete (node as Record<string, unknown>)[keys[keys.length - 1]!];
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const child = chain[i]![keys[i]!];
+    if (typeof child === "object" && child !== null && Object.keys(child).length === 0) {
+      delete chain[i]![keys[i]!];
+    } else break;
+  }
+  return copy;
 }
 
 /** Plain data (TOML parsers may give objects without a prototype). */
@@ -143,10 +177,11 @@ function jsonWithValue(text: string, keys: readonly string[], entry: unknown): s
     return text.slice(0, at) + eol + unit.repeat(level) + property + close + text.slice(at);
   }
   const last = properties[properties.length - 1]!;
-  const { at, comma } = afterProperty(text, last.offset + last.length);
-  return (
-    text.slice(0, at) + (comma ? "" : ",") + eol + unit.repeat(level) + property + text.slice(at)
-  );
+  const end = last.offset + last.length;
+  const { at, comma } = afterProperty(text, end);
+  // A missing comma goes right after the value, never into a comment that follows it.
+  const head = comma ? text.slice(0, at) : `${text.slice(0, end)},${text.slice(end, at)}`;
+  return head + eol + unit.repeat(level) + property + text.slice(at);
 }
 
 /** Where to insert after a property: past a trailing comma and a comment on the same line. */
@@ -170,15 +205,23 @@ const LINE_COMMENT = 12;
 const BLOCK_COMMENT = 13;
 const TRIVIA = 15;
 
-/** A TOML table header (`[a.b]` or `[[a.b]]`), with its dotted key. */
-const HEADER = /^\s*\[\[?\s*([^\]]*?)\s*\]\]?\s*(?:#.*)?$/;
+/** A TOML table header (`[a.b]` or `[[a.b]]`; quoted parts may hold `]`), with its dotted key. */
+const HEADER = /^\s*\[\[?\s*((?:"(?:[^"\\]|\\.)*"|'[^']*'|[^\]"'#])+?)\s*\]\]?\s*(?:#.*)?$/;
 
 /** The dotted key of a header, unquoted: `mcp_servers."pyro"` → ["mcp_servers", "pyro"]. */
 function headerKeys(raw: string): string[] {
-  return (raw.match(/"(?:[^"\\]|\\.)*"|'[^']*'|[^.\s]+/g) ?? []).map((part) =>
-    part.startsWith('"') ? (JSON.parse(part) as string) : part.replace(/^'|'$/g, ""),
-  );
+  return (raw.match(/"(?:[^"\\]|\\.)*"|'[^']*'|[^.\s]+/g) ?? []).map((part) => {
+    if (part.startsWith("'")) return part.slice(1, -1);
+    if (!part.startsWith('"')) return part;
+    try {
+      return JSON.parse(part) as string;
+    } catch {
+      return part; // a TOML-only escape: never equal to a key pyro writes
+    }
+  });
 }
+
+const isCommentOrBlank = (line: string) => /^\s*(#.*)?$/.test(line);
 
 /**
  * Replace the table at `keys` (and its sub-tables) with `entry`, appended
@@ -190,26 +233,42 @@ function tomlWithTable(
   keys: readonly string[],
   entry: Record<string, unknown>,
 ): string {
+  const eol = text.includes("\r\n") ? "\r\n" : "\n";
   const lines = text.split(/\r?\n/);
   const kept: string[] = [];
+  let skipped: string[] = [];
   let skipping = false;
+  // Comments and blank lines that end a skipped table belong to what follows it.
+  const giveBackTrailing = () => {
+    let start = skipped.length;
+    while (start > 0 && isCommentOrBlank(skipped[start - 1]!)) start--;
+    kept.push(...skipped.slice(start));
+    skipped = [];
+  };
   for (const line of lines) {
     const header = HEADER.exec(line);
     if (header) {
       const at = headerKeys(header[1]!);
-      skipping = keys.every((key, i) => at[i] === key);
+      const ours = keys.every((key, i) => at[i] === key);
+      if (skipping && !ours) giveBackTrailing();
+      skipping = ours;
     }
-    if (!skipping) kept.push(line);
+    if (skipping) skipped.push(line);
+    else kept.push(line);
   }
+  if (skipping) giveBackTrailing();
   while (kept.length > 0 && kept[kept.length - 1]!.trim() === "") kept.pop();
   let table: Record<string, unknown> = entry;
   for (const key of [...keys].reverse()) table = { [key]: table };
-  const rendered = stringifyToml(table).trim();
-  return (kept.length ? kept.join("\n") + "\n\n" : "") + rendered + "\n";
+  const rendered = stringifyToml(table).trim().split("\n").join(eol);
+  return (kept.length ? kept.join(eol) + eol + eol : "") + rendered + eol;
 }
 
-/** Write a config file atomically, keeping its mode (owner-only if new). */
-export function writeConfig(file: string, text: string): void {
+/**
+ * Write a config file atomically, keeping its mode (owner-only if new, or
+ * always when `secret`: the entry holds a token).
+ */
+export function writeConfig(file: string, text: string, options: { secret?: boolean } = {}): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   let mode = 0o600;
   try {
@@ -224,5 +283,5 @@ export function writeConfig(file: string, text: string): void {
   } catch {
     // not there yet
   }
-  writeFileAtomic(target, text, mode);
+  writeFileAtomic(target, text, options.secret ? mode & 0o700 : mode);
 }

@@ -5,7 +5,7 @@ import { parse as parseJsonc } from "jsonc-parser";
 import { parse as parseToml } from "smol-toml";
 import { afterEach, describe, expect, it } from "vitest";
 import { withEntry, writeConfig } from "./config-files.js";
-import { connectHost, printConfig, repairHost } from "./connect.js";
+import { connectHost, printConfig, repairHost, writeConfigTo } from "./connect.js";
 import { HOSTS, HOST_SPECS, type HostId } from "./hosts.js";
 
 const homes: string[] = [];
@@ -148,6 +148,28 @@ describe("connectHost and repairHost by config file", () => {
       expect(after).not.toContain("/moved/away");
       expect(after).toContain("/bin/true");
     }
+  });
+
+  it("refuses to repair an HTTP entry into a stdio one", async () => {
+    const env = tempEnv();
+    const spec = HOST_SPECS.opencode;
+    const http = spec.httpEntry({ url: "http://127.0.0.1:8765/mcp", token: "t0ken-t0ken-t0ken" });
+    writeConfig(spec.configFile(env), JSON.stringify(spec.document("pyro", http as Json)));
+    await expect(repairHost("opencode", {}, env)).rejects.toThrow(/over HTTP/);
+  });
+
+  it("writes an entry holding a token owner-only, whatever the file's mode was", async () => {
+    const env = tempEnv();
+    const file = path.join(env.HOME!, "mcp.json");
+    fs.writeFileSync(file, "{}", { mode: 0o644 });
+    fs.chmodSync(file, 0o644);
+    writeConfigTo(
+      "cursor",
+      file,
+      { http: { url: "http://127.0.0.1:1/mcp", token: "t0ken-t0ken-t0ken" } },
+      env,
+    );
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
   });
 
   it("says what to do when there is nothing to repair", async () => {

@@ -82,6 +82,15 @@ export async function repairHost(
     );
   }
   const read = spec.readEntry(entry);
+  if (read.kind === "http") {
+    throw new PyroError(
+      ErrorCodes.UsageError,
+      `${spec.title}'s ${name} entry connects to ${read.url} over HTTP: repair rewrites only entries that start pyro`,
+      {
+        hint: `check that \`pyro mcp serve --http\` runs there, or replace the entry: pyro host connect ${host}`,
+      },
+    );
+  }
   const args = read.kind === "stdio" ? readServeArgs(read.launch.args) : undefined;
   const kept = args?.options ?? {};
   const result = await register(spec, name, serverLaunch(kept, env), env, spec.note?.(kept));
@@ -113,18 +122,27 @@ async function register(
   const binary = spec.cli?.add ? findExecutable(spec.cli.binary, env) : undefined;
   let cliArgs: string[] | undefined;
   if (spec.cli?.add && binary) {
-    if (replaced && spec.cli.remove)
-      await runHostCli(spec, binary, spec.cli.remove(name), env, true);
     cliArgs = spec.cli.add(name, launch);
-    await runHostCli(spec, binary, cliArgs, env, false);
-    // The host's CLI wrote it; pyro checks it wrote what was asked, where doctor looks.
-    const written = spec.readEntry(readHostEntry(spec, name, env));
-    if (written.kind !== "stdio" || !sameLaunch(written.launch, launch)) {
-      throw new PyroError(
-        ErrorCodes.HostCommandFailed,
-        `${spec.cli.binary} ${cliArgs.slice(0, 2).join(" ")} did not write the entry to ${file}`,
-        { hint: `write it by hand: pyro host print-config ${spec.id}` },
-      );
+    const previous = replaced ? readHostEntry(spec, name, env) : undefined;
+    try {
+      if (replaced && spec.cli.remove)
+        await runHostCli(spec, binary, spec.cli.remove(name), env, true);
+      await runHostCli(spec, binary, cliArgs, env, false);
+      // The host's CLI wrote it; pyro checks it wrote what was asked, where doctor looks.
+      const written = spec.readEntry(readHostEntry(spec, name, env));
+      if (written.kind !== "stdio" || !sameLaunch(written.launch, launch)) {
+        throw new PyroError(
+          ErrorCodes.HostCommandFailed,
+          `${spec.cli.binary} ${cliArgs.slice(0, 2).join(" ")} did not write the entry to ${file}`,
+          { hint: `write it by hand: pyro host print-config ${spec.id}` },
+        );
+      }
+    } catch (error) {
+      // The remove went through but the add did not: the user keeps what they had.
+      if (previous !== undefined && readHostEntry(spec, name, env) === undefined) {
+        restoreEntry(spec, name, previous, env);
+      }
+      throw error;
     }
   } else {
     const text = readConfigText(file);
@@ -143,6 +161,17 @@ async function register(
     entry,
     ...(note ? { note } : {}),
   };
+}
+
+function restoreEntry(spec: HostSpec, name: string, entry: unknown, env: NodeJS.ProcessEnv): void {
+  if (typeof entry !== "object" || entry === null) return;
+  const file = spec.configFile(env);
+  const value = entry as Record<string, unknown>;
+  const text = readConfigText(file);
+  writeConfig(
+    file,
+    withEntry(file, spec.format, text, spec.entryPath(name), value, spec.document(name, value)),
+  );
 }
 
 function sameLaunch(a: ServerLaunch, b: ServerLaunch): boolean {
@@ -257,6 +286,7 @@ export function writeConfigTo(
       printed.entry,
       spec.document(printed.name, printed.entry),
     ),
+    { secret: options.http !== undefined },
   );
   return { ...printed, config_file: file };
 }

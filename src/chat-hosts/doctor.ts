@@ -6,6 +6,7 @@
  * every host's own check starts the server (`codex mcp list` does not).
  */
 import fs from "node:fs";
+import path from "node:path";
 import { findExecutable } from "../util/which.js";
 import { readHostEntry } from "./connect.js";
 import { CONNECTABLE_HOSTS, HOST_SPECS, type ConnectableHostId, type HostSpec } from "./hosts.js";
@@ -142,7 +143,11 @@ async function handshake(
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
 ): Promise<number> {
-  if (!fs.existsSync(launch.command)) throw new Error(`${launch.command} does not exist`);
+  // A bare name is found on PATH, as the host would find it.
+  const command = path.isAbsolute(launch.command)
+    ? launch.command
+    : findExecutable(launch.command, env);
+  if (!command || !fs.existsSync(command)) throw new Error(`${launch.command} does not exist`);
   const script = launch.args[0];
   if (script?.startsWith("/") && !fs.existsSync(script))
     throw new Error(`${script} does not exist`);

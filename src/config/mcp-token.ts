@@ -41,10 +41,24 @@ export function mcpToken(env: NodeJS.ProcessEnv = process.env): McpToken {
   let token = readTokenFile(file);
   if (token === undefined) {
     ensurePrivateDir(path.dirname(file));
-    token = randomBytes(32).toString("base64url");
-    writeFileAtomic(file, `${token}\n`, 0o600);
+    createOnce(file, `${randomBytes(32).toString("base64url")}\n`);
+    // Whoever created it first wins: every caller uses the token that is in the file.
+    token = readTokenFile(file)!;
   }
   return { token, source: "file", file };
+}
+
+/** Write a whole file unless one is there already (two first starts must not make two tokens). */
+function createOnce(file: string, content: string): void {
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  writeFileAtomic(tmp, content, 0o600);
+  try {
+    fs.linkSync(tmp, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
 }
 
 function readTokenFile(file: string): string | undefined {

@@ -42,6 +42,9 @@ export async function serveOverHttp(
   factory: () => McpServer | Promise<McpServer>,
   options: HttpServeOptions,
 ): Promise<HttpServing> {
+  // An empty token would match an empty header: refuse to serve without a real one.
+  if (options.token.length < 16)
+    throw new Error("serveOverHttp needs a token of 16 or more characters");
   const handler = createMcpHandler(factory);
   const toNode = toNodeHandler(handler);
   const checkHost = localhostHostValidation();

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import * as z from "zod";
 import type { Pyro } from "../index.js";
 import { surfaceFor } from "./catalog.js";
-import { defineWorkspaceTool, json, READ_ONLY, type ToolContext } from "./tool.js";
+import { checkVmId, defineWorkspaceTool, json, READ_ONLY, type ToolContext } from "./tool.js";
 import { TOOLS } from "./tools/index.js";
 
 function context(profile: "workspace-core" | "workspace-full"): ToolContext {
@@ -89,5 +89,14 @@ describe("the tool list", () => {
       "mem_mib",
     );
     expect(Object.keys(create.inputSchema(context("workspace-full")).shape)).toContain("mem_mib");
+  });
+});
+
+describe("checkVmId", () => {
+  it("takes whole vm_ ids only: a workspace named vm_build is not a VM", () => {
+    expect(checkVmId("vm_0123456789ab")).toBe("vm_0123456789ab");
+    for (const id of ["vm_build", "ws_0123456789ab", "vm_0123456789abc"]) {
+      expect(() => checkVmId(id), id).toThrow(/not a VM made by vm_create/);
+    }
   });
 });

@@ -158,7 +158,8 @@ export function defineWorkspaceTool<S extends z.ZodRawShape>(
 
 /** vm_* tools act on VMs of vm_create only: a workspace has its own tools. */
 export function checkVmId(id: string): string {
-  if (!id.startsWith("vm_")) {
+  // The whole id, not a prefix: a workspace may be named vm_something.
+  if (!/^vm_[0-9a-f]{12}$/.test(id)) {
     throw new PyroError(ErrorCodes.UsageError, `${id} is not a VM made by vm_create`, {
       hint: "vm_* tools take vm_… ids; for a workspace use the workspace_* tools",
     });
