@@ -63,12 +63,19 @@ export function writeFileAtomic(
   const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const fd = fs.openSync(tmp, "wx", mode);
   try {
-    fs.writeFileSync(fd, content);
-    if (options.durable !== false) fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    try {
+      // The umask narrows open's mode: a file rewritten in place keeps exactly its own.
+      fs.fchmodSync(fd, mode);
+      fs.writeFileSync(fd, content);
+      if (options.durable !== false) fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (error) {
+    fs.rmSync(tmp, { force: true });
+    throw error;
   }
-  fs.renameSync(tmp, file);
 }
 
 /** Read and parse a JSON file; undefined if it is missing or unreadable as JSON. */

@@ -141,3 +141,18 @@ describe("latestLine", () => {
     expect(line.endsWith("…")).toBe(true);
   });
 });
+
+describe("ExecHandles scoping", () => {
+  it("finds a command only in its own workspace when one is named", async () => {
+    const handles = new ExecHandles();
+    const cmd = controlled();
+    const { command_id } = handles.start("ws_1", "cmd", cmd.runner);
+    await expect(handles.wait(command_id, 0, { workspaceId: "vm_2" })).rejects.toMatchObject({
+      code: "command_not_found",
+      fix: { kind: "find_command", running: [] },
+    });
+    cmd.finish("done\n");
+    const status = await handles.wait(command_id, 1000, { workspaceId: "ws_1" });
+    expect(status).toMatchObject({ status: "completed", stdout: "done\n" });
+  });
+});

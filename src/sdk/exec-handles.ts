@@ -45,6 +45,8 @@ export interface ExecWaitOptions {
   onProgress?: (progress: ExecProgress) => void;
   /** Ends the wait early (the command keeps running; wait again with its id). */
   signal?: AbortSignal;
+  /** Only a command of this workspace (its id): another one's is "not found". */
+  workspaceId?: string;
 }
 
 /** A started command: still running (with the tail of its output so far), or its result. */
@@ -137,9 +139,15 @@ export class ExecHandles {
 
   /** Wait up to `ms` for the command; its result once finished (or its error, thrown). */
   async wait(commandId: string, ms: number, options: ExecWaitOptions = {}): Promise<ExecStatus> {
-    const job = this.jobs.get(commandId);
+    const found = this.jobs.get(commandId);
+    const job =
+      options.workspaceId === undefined || found?.workspace_id === options.workspaceId
+        ? found
+        : undefined;
     if (!job) {
-      const running = this.running().map((j) => ({ command_id: j.id, command: j.command }));
+      const running = this.running()
+        .filter((j) => options.workspaceId === undefined || j.workspace_id === options.workspaceId)
+        .map((j) => ({ command_id: j.id, command: j.command }));
       throw new PyroError(ErrorCodes.CommandNotFound, `no command ${commandId} in this process`, {
         fix: { kind: "find_command", running },
       });

@@ -217,14 +217,20 @@ export class Workspaces {
   /**
    * Wait up to `waitSeconds` for a started command; its result, or its
    * status while it runs. `onProgress` hears the latest output line
-   * (redacted) while the wait lasts.
+   * (redacted) while the wait lasts. With `workspace`, only a command of
+   * that workspace is found.
    */
   execWait(
     commandId: string,
     waitSeconds: number,
-    options: ExecWaitOptions = {},
+    options: ExecWaitOptions & { workspace?: string } = {},
   ): Promise<ExecStatus> {
-    return this.#handles.wait(commandId, waitSeconds * 1000, options);
+    const { workspace, ...rest } = options;
+    const workspaceId = workspace === undefined ? undefined : this.#ctx.store.resolve(workspace).id;
+    return this.#handles.wait(commandId, waitSeconds * 1000, {
+      ...rest,
+      ...(workspaceId ? { workspaceId } : {}),
+    });
   }
 
   /** The command journal since the last reset; with `sequence`, that one entry. */

@@ -146,6 +146,7 @@ export const workspaceExec = defineWorkspaceTool({
         ...(args.secret_env ? { secretEnv: args.secret_env } : {}),
       }).command_id;
     const status = await ctx.pyro.workspaces.execWait(commandId, waitSeconds, {
+      workspace,
       onProgress: (p) =>
         call.progress(
           p.latest_line ?? `running for ${Math.round(p.elapsed_ms / 1000)} s, no output yet`,
