@@ -71,6 +71,8 @@ bench: setup
 	node --import tsx bench/workspace.ts
 	node --import tsx bench/daily-loop.ts
 	node --import tsx bench/shells.ts
+	node --import tsx bench/hosts.ts
+	node --import tsx bench/disk.ts
 
 clean:
 	rm -rf dist coverage

@@ -17,7 +17,6 @@ import {
   CHANGES_WORKSPACE,
   DESTRUCTIVE,
   READ_ONLY,
-  checkVmId,
   defineTool,
   environmentParam,
   json,
@@ -169,12 +168,17 @@ export const vmNetworkInfo = defineTool({
   name: "vm_network_info",
   title: "Network of a VM",
   description: () =>
-    "What a VM's (or workspace's) guest can reach and what reaches it: network policy, guest address, egress proxy, allowed host ports, published ports.",
-  input: () => ({ vm_id: z.string().min(1).describe(vmId.idDescription) }),
+    "What a VM's (or workspace's) guest can reach and what reaches it: network policy, guest address, egress proxy, allowed host ports, published ports. The one vm_* tool that also takes a workspace's id: there is no workspace twin.",
+  input: () => ({
+    vm_id: z
+      .string()
+      .min(1)
+      .describe("the VM's id (vm_…), as vm_create gave it, or a workspace's id (ws_…) or name"),
+  }),
   output: loose({ workspace_id: z.string(), policy: z.string() }),
   annotations: READ_ONLY,
   run: async (args, ctx) => {
-    const info = ctx.pyro.workspaces.network(checkVmId(args.vm_id));
+    const info = ctx.pyro.workspaces.network(args.vm_id);
     const lines = [
       `network policy: ${info.policy}`,
       info.guest_address
