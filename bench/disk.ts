@@ -18,16 +18,13 @@ import path from "node:path";
 import { Pyro } from "../src/sdk/pyro.js";
 import {
   deleteLabelledOnSignal,
-  hostInfo,
   isBuilt,
   log,
   parseRuns,
-  resultsPath,
+  report,
   runMain,
   stats,
-  table,
   timed,
-  writeResults,
 } from "./lib.js";
 
 async function main(): Promise<void> {
@@ -66,18 +63,7 @@ async function main(): Promise<void> {
       ["disk read 64 KiB of a file (ms)", stats(read)],
       ["disk export, raw ext4 (ms)", stats(exported)],
     ];
-    process.stderr.write(`${table(rows)}\n`);
-    await writeResults(
-      {
-        bench: "disk",
-        environment,
-        runs,
-        host: hostInfo(),
-        at: new Date().toISOString(),
-        results: Object.fromEntries(rows),
-      },
-      resultsPath("disk"),
-    );
+    await report("disk", rows, { environment, runs });
   } finally {
     for (const w of ws.list().filter((x) => x.labels["pyro-bench"] === label))
       await ws.delete(w.id).catch(() => {});

@@ -19,19 +19,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import {
-  cliOnce,
-  hostInfo,
-  isBuilt,
-  log,
-  parseRuns,
-  repoRoot,
-  resultsPath,
-  runMain,
-  stats,
-  table,
-  writeResults,
-} from "./lib.js";
+import { cliOnce, isBuilt, log, parseRuns, repoRoot, report, runMain, stats } from "./lib.js";
 
 async function main(): Promise<void> {
   if (!isBuilt()) throw new Error("dist/ is missing: run `npm run build` first");
@@ -62,17 +50,7 @@ async function main(): Promise<void> {
       ["host connect claude-code, via claude (ms)", stats(samples.claude)],
       ["host doctor, 3 hosts with handshakes (ms)", stats(doctor)],
     ];
-    process.stderr.write(`${table(rows)}\n`);
-    await writeResults(
-      {
-        bench: "hosts",
-        runs,
-        host: hostInfo(),
-        at: new Date().toISOString(),
-        results: Object.fromEntries(rows),
-      },
-      resultsPath("hosts"),
-    );
+    await report("hosts", rows, { runs });
   } finally {
     process.env.HOME = saved.HOME;
     process.env.PATH = saved.PATH;

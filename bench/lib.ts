@@ -157,6 +157,28 @@ export async function writeResults(result: unknown, file: string): Promise<void>
   log(`written to ${path.relative(process.cwd(), file) || file}`);
 }
 
+/**
+ * The usual ending of a benchmark: the table on stderr, and its rows with the
+ * run's context as JSON (stdout and bench/results/<name>-latest.json).
+ */
+export async function report(
+  name: string,
+  rows: [string, Stats][],
+  context: Record<string, unknown>,
+): Promise<void> {
+  process.stderr.write(`${table(rows)}\n`);
+  await writeResults(
+    {
+      bench: name,
+      ...context,
+      host: hostInfo(),
+      at: new Date().toISOString(),
+      results: Object.fromEntries(rows),
+    },
+    resultsPath(name),
+  );
+}
+
 /** Runs a benchmark's main; on failure prints the error and sets exit code 1. */
 export function runMain(main: () => Promise<void>): void {
   main().catch((error: unknown) => {

@@ -29,16 +29,13 @@ import { Pyro } from "../src/sdk/pyro.js";
 import {
   deleteLabelledOnSignal,
   elapsedMs,
-  hostInfo,
   isBuilt,
   log,
   parseRuns,
-  resultsPath,
+  report,
   runMain,
   stats,
-  table,
   timed,
-  writeResults,
 } from "./lib.js";
 
 const PROMPT = /[#$] $/;
@@ -138,18 +135,7 @@ async function main(): Promise<void> {
       ["exec true, 2 secrets (ms)", stats(execWith)],
       ["exec true, no secrets (ms)", stats(execWithout)],
     ];
-    process.stderr.write(`${table(rows)}\n`);
-    await writeResults(
-      {
-        bench: "shells",
-        environment,
-        runs,
-        host: hostInfo(),
-        at: new Date().toISOString(),
-        results: Object.fromEntries(rows),
-      },
-      resultsPath("shells"),
-    );
+    await report("shells", rows, { environment, runs });
   } finally {
     for (const w of mine()) await ws.delete(w.id).catch(() => {});
     removeHandlers();

@@ -71,6 +71,28 @@ async function serve(env: NodeJS.ProcessEnv = {}): Promise<string> {
   });
 }
 
+/** A raw initialize request, with extra headers. */
+function postInitialize(url: string, headers: Record<string, string>): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      ...headers,
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-11-25",
+        capabilities: {},
+        clientInfo: { name: "t", version: "1" },
+      },
+    }),
+  });
+}
+
 const CONFORMANCE = path.join(
   ROOT,
   "node_modules",
@@ -112,22 +134,7 @@ describe("pyro mcp serve --http", () => {
 
   it("rejects foreign Host and Origin headers, and requires the bearer token", async () => {
     const url = await serve({ PYRO_MCP_TOKEN: TOKEN });
-    const body = JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-11-25",
-        capabilities: {},
-        clientInfo: { name: "t", version: "1" },
-      },
-    });
-    const headers = {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-    };
-    const post = (extra: Record<string, string>) =>
-      fetch(url, { method: "POST", headers: { ...headers, ...extra }, body });
+    const post = (extra: Record<string, string>) => postInitialize(url, extra);
     expect((await post({})).status).toBe(401);
     expect((await post({ authorization: "Bearer wrong-token!" })).status).toBe(401);
     const ok = await post({ authorization: `Bearer ${TOKEN}` });
@@ -148,24 +155,7 @@ describe("pyro mcp serve --http", () => {
       const token = fs.readFileSync(file, "utf8").trim();
       expect(token.length).toBeGreaterThanOrEqual(32);
       const ping = (authorization?: string) =>
-        fetch(url, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            accept: "application/json, text/event-stream",
-            ...(authorization ? { authorization } : {}),
-          },
-          body: JSON.stringify({
-            jsonrpc: "2.0",
-            id: 1,
-            method: "initialize",
-            params: {
-              protocolVersion: "2025-11-25",
-              capabilities: {},
-              clientInfo: { name: "t", version: "1" },
-            },
-          }),
-        });
+        postInitialize(url, authorization ? { authorization } : {});
       expect((await ping()).status).toBe(401);
       expect((await ping(`Bearer ${token}`)).status).toBe(200);
     } finally {

@@ -82,6 +82,13 @@ function codexHome(env: NodeJS.ProcessEnv): string {
 
 const bearer = (server: HttpServer) => ({ Authorization: `Bearer ${server.token}` });
 
+/** The `{command, args, env}` most hosts share. */
+const commandEntry = (launch: ServerLaunch) => ({
+  command: launch.command,
+  args: launch.args,
+  env: launch.env,
+});
+
 const withEnv = (env: Record<string, string>) => (Object.keys(env).length ? { env } : {});
 
 function envArgs(flag: string, env: Record<string, string>): string[] {
@@ -125,12 +132,7 @@ const claudeCode: HostSpec = {
   format: "json",
   configFile: (env) => path.join(env.CLAUDE_CONFIG_DIR || home(env), ".claude.json"),
   entryPath: (name) => ["mcpServers", name],
-  stdioEntry: (launch) => ({
-    type: "stdio",
-    command: launch.command,
-    args: launch.args,
-    env: launch.env,
-  }),
+  stdioEntry: (launch) => ({ type: "stdio", ...commandEntry(launch) }),
   httpEntry: (server) => ({ type: "http", url: server.url, headers: bearer(server) }),
   document: (name, entry) => ({ mcpServers: { [name]: entry } }),
   readEntry: (entry) => readCommandEntry(entry),
@@ -232,7 +234,7 @@ const cursor: HostSpec = {
   format: "json",
   configFile: (env) => path.join(home(env), ".cursor", "mcp.json"),
   entryPath: (name) => ["mcpServers", name],
-  stdioEntry: (launch) => ({ command: launch.command, args: launch.args, env: launch.env }),
+  stdioEntry: commandEntry,
   httpEntry: (server) => ({ url: server.url, headers: bearer(server) }),
   document: (name, entry) => ({ mcpServers: { [name]: entry } }),
   readEntry: (entry) => readCommandEntry(entry),
@@ -244,12 +246,7 @@ const vscode: HostSpec = {
   format: "json",
   configFile: (env) => path.join(xdgConfig(env), "Code", "User", "mcp.json"),
   entryPath: (name) => ["servers", name],
-  stdioEntry: (launch) => ({
-    type: "stdio",
-    command: launch.command,
-    args: launch.args,
-    env: launch.env,
-  }),
+  stdioEntry: (launch) => ({ type: "stdio", ...commandEntry(launch) }),
   httpEntry: (server) => ({ type: "http", url: server.url, headers: bearer(server) }),
   document: (name, entry) => ({ servers: { [name]: entry } }),
   readEntry: (entry) => readCommandEntry(entry),
@@ -261,7 +258,7 @@ const claudeDesktop: HostSpec = {
   format: "json",
   configFile: (env) => path.join(xdgConfig(env), "Claude", "claude_desktop_config.json"),
   entryPath: (name) => ["mcpServers", name],
-  stdioEntry: (launch) => ({ command: launch.command, args: launch.args, env: launch.env }),
+  stdioEntry: commandEntry,
   httpEntry: () => ({
     unsupported:
       "Claude Desktop's config file starts local servers only; use the stdio entry (without --http)",

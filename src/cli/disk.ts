@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { BOUNDS, DEFAULTS } from "../index.js";
 import { act, positiveInt, sdk } from "./common.js";
-import { formatBytes, printJson } from "./output.js";
+import { formatBytes, printFileRead, printJson } from "./output.js";
 
 interface JsonOpt {
   json?: boolean;
@@ -65,14 +65,10 @@ export function registerDiskCommands(ws: Command): void {
             maxBytes: opts.maxBytes,
           });
           if (opts.json) return printJson(read);
-          process.stdout.write(
-            read.encoding === "utf-8" ? read.content : Buffer.from(read.content, "base64"),
-          );
-          if (!opts.contentOnly && read.truncated) {
-            process.stderr.write(
-              `\npyro: showing ${read.bytes_read} of ${read.size} bytes; use --max-bytes (up to ${BOUNDS.fileReadBytes.max}) to read more, or \`pyro workspace disk export\` for all of it\n`,
-            );
-          }
+          printFileRead(read, {
+            contentOnly: opts.contentOnly,
+            more: `use --max-bytes (up to ${BOUNDS.fileReadBytes.max}) to read more, or \`pyro workspace disk export\` for all of it`,
+          });
         }),
     );
 

@@ -10,6 +10,21 @@ export function printJson(payload: unknown): void {
   process.stdout.write(`${JSON.stringify(payload, null, 2)}\n`);
 }
 
+/** A file read's content on stdout (its bytes as they are); on stderr, where it was cut and how to read more. */
+export function printFileRead(
+  read: { content: string; encoding: string; truncated: boolean; bytes_read: number; size: number },
+  options: { contentOnly?: boolean; more: string },
+): void {
+  process.stdout.write(
+    read.encoding === "utf-8" ? read.content : Buffer.from(read.content, "base64"),
+  );
+  if (!options.contentOnly && read.truncated) {
+    process.stderr.write(
+      `\npyro: showing ${read.bytes_read} of ${read.size} bytes; ${options.more}\n`,
+    );
+  }
+}
+
 export function formatBytes(bytes: number | null | undefined): string {
   if (bytes === null || bytes === undefined) return "-";
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -17,7 +17,7 @@ import { act, collect, positiveInt, positiveNumber, sdk } from "./common.js";
 import { registerDiskCommands } from "./disk.js";
 import { registerServiceCommands } from "./service.js";
 import { registerShellCommands } from "./shell.js";
-import { printJson, table } from "./output.js";
+import { printFileRead, printJson, table } from "./output.js";
 
 interface JsonOpt {
   json?: boolean;
@@ -467,14 +467,10 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
             maxBytes: opts.maxBytes,
           });
           if (opts.json) return printJson(read);
-          process.stdout.write(
-            read.encoding === "utf-8" ? read.content : Buffer.from(read.content, "base64"),
-          );
-          if (!opts.contentOnly && read.truncated) {
-            process.stderr.write(
-              `\npyro: showing ${read.bytes_read} of ${read.size} bytes; use --max-bytes to read more\n`,
-            );
-          }
+          printFileRead(read, {
+            contentOnly: opts.contentOnly,
+            more: "use --max-bytes to read more",
+          });
         }),
     );
   file

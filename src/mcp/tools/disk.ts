@@ -2,6 +2,7 @@
 import * as z from "zod";
 import { BOUNDS, DEFAULTS, RUNTIME_ONLY_PATHS } from "../../index.js";
 import { READ_ONLY, defineWorkspaceTool, json, loose } from "../tool.js";
+import { fileReadOutput, maxBytesParam, readText } from "./files.js";
 
 /** Entries handed to a model at most; the rest is said to be there. */
 const MODEL_ENTRIES = 2000;
@@ -70,25 +71,9 @@ export const workspaceDiskRead = defineWorkspaceTool({
     `Read a file from a stopped workspace's disk, offline without booting it. Bounded: at most max_bytes (default ${DEFAULTS.fileReadBytes}, up to ${BOUNDS.fileReadBytes.max}); says when it was cut. Binary content comes back base64 with encoding "base64". ${SCOPE}`,
   input: () => ({
     path: pathParam,
-    max_bytes: z
-      .number()
-      .int()
-      .positive()
-      .max(BOUNDS.fileReadBytes.max)
-      .optional()
-      .describe(
-        `read at most this many bytes from the file's start (default ${DEFAULTS.fileReadBytes}, at most ${BOUNDS.fileReadBytes.max})`,
-      ),
+    max_bytes: maxBytesParam(),
   }),
-  output: loose({
-    workspace_id: z.string(),
-    path: z.string(),
-    content: z.string(),
-    encoding: z.string(),
-    size: z.number(),
-    bytes_read: z.number(),
-    truncated: z.boolean(),
-  }),
+  output: fileReadOutput,
   annotations: READ_ONLY,
   run: async (id, args, ctx) => {
     const file = await ctx.pyro.workspaces.readDisk(id, args.path, { maxBytes: args.max_bytes });
@@ -98,7 +83,10 @@ export const workspaceDiskRead = defineWorkspaceTool({
           ? `call again with max_bytes up to ${BOUNDS.fileReadBytes.max}`
           : "for the rest start the workspace and use workspace_exec (e.g. tail -c +N), or export the disk with workspace_disk_export")
       : undefined;
-    return json(file, file.content, [note]);
+    return json(file, readText(file), [
+      note,
+      file.encoding === "base64" && "the content is not UTF-8 text: it is base64-encoded",
+    ]);
   },
 });
 

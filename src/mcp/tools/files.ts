@@ -57,6 +57,42 @@ export const workspaceFileList = defineWorkspaceTool({
   },
 });
 
+/** max_bytes of the file and disk reads. */
+export const maxBytesParam = () =>
+  z
+    .number()
+    .int()
+    .positive()
+    .max(BOUNDS.fileReadBytes.max)
+    .optional()
+    .describe(
+      `read at most this many bytes from the start (default ${DEFAULTS.fileReadBytes}, at most ${BOUNDS.fileReadBytes.max})`,
+    );
+
+/** What a file or disk read returns. */
+export const fileReadOutput = loose({
+  workspace_id: z.string(),
+  path: z.string(),
+  content: z.string(),
+  encoding: z.string(),
+  size: z.number(),
+  bytes_read: z.number(),
+  truncated: z.boolean(),
+});
+
+/** A read's text for a model: its content, and where it was cut. */
+export function readText(file: {
+  content: string;
+  truncated: boolean;
+  bytes_read: number;
+  size: number;
+}): string {
+  const marker = file.truncated
+    ? `${file.content.endsWith("\n") ? "" : "\n"}[cut here: ${file.bytes_read} of ${file.size} bytes shown; see notes]`
+    : "";
+  return `${file.content}${marker}`;
+}
+
 export const workspaceFileRead = defineWorkspaceTool({
   name: "workspace_file_read",
   title: "Read a file",
@@ -64,32 +100,13 @@ export const workspaceFileRead = defineWorkspaceTool({
     `Read a file under /workspace. Bounded: at most max_bytes from its start (default ${DEFAULTS.fileReadBytes}); a cut read says so (truncated, bytes_read of size) and how to read the rest. Text comes back as is; content that is not UTF-8 comes back base64 with encoding "base64".`,
   input: () => ({
     path: guestPath("the file to read"),
-    max_bytes: z
-      .number()
-      .int()
-      .positive()
-      .max(BOUNDS.fileReadBytes.max)
-      .optional()
-      .describe(
-        `read at most this many bytes from the start (default ${DEFAULTS.fileReadBytes}, at most ${BOUNDS.fileReadBytes.max})`,
-      ),
+    max_bytes: maxBytesParam(),
   }),
-  output: loose({
-    workspace_id: z.string(),
-    path: z.string(),
-    content: z.string(),
-    encoding: z.string(),
-    size: z.number(),
-    bytes_read: z.number(),
-    truncated: z.boolean(),
-  }),
+  output: fileReadOutput,
   annotations: READ_ONLY,
   run: async (id, args, ctx) => {
     const file = await ctx.pyro.workspaces.readFile(id, args.path, { maxBytes: args.max_bytes });
-    const marker = file.truncated
-      ? `${file.content.endsWith("\n") ? "" : "\n"}[cut here: ${file.bytes_read} of ${file.size} bytes shown; see notes]`
-      : "";
-    return json(file, `${file.content}${marker}`, [
+    return json(file, readText(file), [
       file.truncated &&
         `the file was cut at ${file.bytes_read} of ${file.size} bytes; read more with a larger max_bytes (at most ${BOUNDS.fileReadBytes.max}), or the rest in parts with workspace_exec (\`tail -c +${file.bytes_read + 1} ${file.path} | head -c ${DEFAULTS.fileReadBytes}\`, or lines with \`sed -n '2000,2500p' ${file.path}\`)`,
       file.encoding === "base64" && "the content is not UTF-8 text: it is base64-encoded",
