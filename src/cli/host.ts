@@ -61,7 +61,7 @@ export function registerHostCommands(program: Command): void {
     host
       .command("connect")
       .description(
-        "register pyro's MCP server with a chat host (its own CLI, else its config file)",
+        "register pyro's MCP server with a chat host (Claude Code through `claude mcp add`; Codex and OpenCode by editing their config in place, only pyro's entry)",
       )
       .addArgument(new Argument("<host>", "the chat host").choices(CONNECTABLE_HOSTS)),
   )
