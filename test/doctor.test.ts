@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { DoctorReport } from "../src/daily-loop/doctor.js";
-import { runCli, runCliJson } from "./helpers.js";
+import { ROOT, runCli, runCliJson } from "./helpers.js";
 
 describe("pyro doctor", () => {
   it("reports platform, QEMU, acceleration and proves boot and guest exec", async () => {
@@ -46,6 +46,8 @@ describe("pyro doctor", () => {
       const notes = json.checks.filter((c) => c.note).map((c) => c.name);
       expect(notes).toEqual(expect.arrayContaining(["environments", "daily loop (debian:12)"]));
       expect(json.checks.find((c) => c.name === "environments")?.fix).toContain("pyro prepare");
+      // Run from this checkout: a server started here would seed from it.
+      expect(json.checks.find((c) => c.name === "project")?.detail).toContain(ROOT);
       const human = await runCli(["doctor", "--skip-boot", "--environment", "debian:12"], {
         PYRO_HOME: home,
       });

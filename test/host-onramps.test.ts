@@ -154,6 +154,8 @@ describe.skipIf(!bin)(`pyro with real chat hosts${reason ? ` (skipped: ${reason}
       expect(doctor.hosts[host].installed).toMatch(new RegExp(`^${bin}/`));
       expect(doctor.hosts[host].tools).toBeGreaterThan(5);
     }
+    expect(doctor.hosts.codex.seeds_from).toMatch(/^nothing: Codex starts servers/);
+    expect(doctor.hosts["claude-code"].seeds_from).toMatch(/^the git checkout Claude Code/);
   });
 
   it("reports every entry broken after the install moves, and repair heals them, touching nothing else", () => {

@@ -10,7 +10,13 @@ import path from "node:path";
 import { findExecutable } from "../util/which.js";
 import { readHostEntry } from "./connect.js";
 import { CONNECTABLE_HOSTS, HOST_SPECS, type ConnectableHostId, type HostSpec } from "./hosts.js";
-import { DEFAULT_SERVER_NAME, pyroInstall, readServeArgs, type ServerLaunch } from "./launch.js";
+import {
+  DEFAULT_SERVER_NAME,
+  pyroInstall,
+  readServeArgs,
+  type ServeOptions,
+  type ServerLaunch,
+} from "./launch.js";
 
 export type HostStatus = "healthy" | "broken" | "not_registered" | "not_installed" | "unchecked";
 
@@ -26,6 +32,8 @@ export interface HostCheck {
   command?: string[];
   /** Tools the server listed in the handshake. */
   tools?: number;
+  /** What the registered server seeds new workspaces from (contract §6). */
+  seeds_from?: string;
   problem?: string;
   /** Something worth knowing that is not a failure (another pyro install, an HTTP entry). */
   note?: string;
@@ -109,6 +117,7 @@ async function checkHost(
     registered: true,
     status: "healthy",
     command: [launch.command, ...launch.args],
+    seeds_from: seedsFrom(spec, readServeArgs(launch.args).options),
   };
   const problem = await handshake(spec, launch, read.cwd, env, timeoutMs).then(
     (tools) => {
@@ -133,6 +142,16 @@ async function checkHost(
     check.note = `the entry runs another pyro (${launch.command} ${launch.args[0] ?? ""}); this one is ${here.node} ${here.cli}: \`pyro host repair ${host}\` points it here`;
   }
   return check;
+}
+
+/** Where a registered server's new workspaces come from, in words. */
+function seedsFrom(spec: HostSpec, options: ServeOptions): string {
+  if (options.repoUrl)
+    return `a clone of ${options.repoUrl}${options.repoRef ? ` at ${options.repoRef}` : ""}`;
+  if (options.projectPath) return `the checkout at ${options.projectPath}`;
+  return spec.serverCwd
+    ? `nothing: ${spec.title} starts servers in its own directory (connect with --project-path to seed from your checkout)`
+    : `the git checkout ${spec.title} is started in (empty workspaces outside one)`;
 }
 
 /** Start the server as the host would and list its tools; the count, or why not. */

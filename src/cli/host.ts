@@ -158,6 +158,7 @@ export function registerHostCommands(program: Command): void {
               unchecked: "registered (not checked)",
             }[check.status];
             out.push(`${label} ${check.title}: ${what} (${check.config_file})`);
+            if (check.seeds_from) out.push(`     seeds from: ${check.seeds_from}`);
             if (check.note) out.push(`     note: ${check.note}`);
             if (check.fix) out.push(`     fix: ${check.fix}`);
           }

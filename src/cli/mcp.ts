@@ -32,8 +32,54 @@ interface ServeOptions {
 
 export const DEFAULT_HTTP_PORT = 8765;
 
+/** A profile and a mode with no tool in common make no server. */
+function checkSurface(profile: Profile | undefined, mode: Mode | undefined): void {
+  if (mode && profile && surfaceFor(profile, mode).tools.length === 0) {
+    throw new PyroError(
+      ErrorCodes.UsageError,
+      `mode ${mode} has no tools within profile ${profile}`,
+      {
+        hint: "a mode narrows the profile: give a larger profile, or the mode alone",
+      },
+    );
+  }
+}
+
 export function registerMcpCommands(program: Command): void {
   const mcp = program.command("mcp").description("the MCP server for chat hosts");
+  mcp
+    .command("tools")
+    .description(
+      "print the tools a server would offer, as MCP lists them or as function-calling definitions (JSON)",
+    )
+    .addOption(
+      new Option("--profile <profile>", `tool set (default ${DEFAULT_PROFILE})`).choices(PROFILES),
+    )
+    .addOption(new Option("--mode <mode>", "a narrower tool set for one job").choices(MODES))
+    .option("--environment <env>", "default environment named in the descriptions")
+    .addOption(
+      new Option(
+        "--format <format>",
+        "mcp (tools/list), openai (Chat Completions tools) or anthropic (Messages tools)",
+      )
+        .choices(["mcp", "openai", "anthropic"])
+        .default("mcp"),
+    )
+    .action(
+      (opts: {
+        profile?: Profile;
+        mode?: Mode;
+        environment?: string;
+        format: "mcp" | "openai" | "anthropic";
+      }) =>
+        act(true, async () => {
+          checkSurface(opts.profile, opts.mode);
+          // Loaded here, so plain CLI commands never load the MCP SDK.
+          const { toolDefinitions } = await import("../mcp/index.js");
+          const tools = await toolDefinitions(new Pyro(), opts);
+          process.stdout.write(`${JSON.stringify(tools, null, 2)}\n`);
+        }),
+    );
   mcp
     .command("serve")
     .description(
@@ -61,13 +107,7 @@ export function registerMcpCommands(program: Command): void {
     )
     .action((opts: ServeOptions) =>
       act(false, async () => {
-        if (opts.mode && opts.profile && surfaceFor(opts.profile, opts.mode).tools.length === 0) {
-          throw new PyroError(
-            ErrorCodes.UsageError,
-            `mode ${opts.mode} has no tools within profile ${opts.profile}`,
-            { hint: "a mode narrows the profile: give a larger profile, or the mode alone" },
-          );
-        }
+        checkSurface(opts.profile, opts.mode);
         if (opts.port !== undefined && !opts.http)
           throw new PyroError(ErrorCodes.UsageError, "--port needs --http");
         // stdout is the protocol channel under stdio: progress goes nowhere.

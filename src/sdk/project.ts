@@ -57,6 +57,33 @@ export async function resolveProject(options: ProjectOptions): Promise<ProjectSo
     : undefined;
 }
 
+/**
+ * What `pyro mcp serve` started in `cwd` (with no project flags) would seed
+ * new workspaces from, as a doctor check: a state, never a failure.
+ */
+export function projectCheck(cwd: string): {
+  name: string;
+  ok: true;
+  note?: true;
+  detail: string;
+  fix?: string;
+} {
+  const top = gitTopLevel(cwd);
+  return top
+    ? {
+        name: "project",
+        ok: true,
+        detail: `a server started here seeds new workspaces from the git checkout ${top} (tracked and untracked-not-ignored files)`,
+      }
+    : {
+        name: "project",
+        ok: true,
+        note: true,
+        detail: `${cwd} is not in a git checkout: a server started here gives empty workspaces`,
+        fix: "start hosts in your project, or register pyro with --project-path DIR or --repo-url URL",
+      };
+}
+
 /** The top of the git checkout `dir` is in, or undefined. */
 export function gitTopLevel(dir: string): string | undefined {
   if (!findExecutable("git")) return undefined;

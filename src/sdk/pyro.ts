@@ -32,7 +32,12 @@ import { DEFAULTS } from "../limits.js";
 import { runOnce, type RunOptions, type RunResult } from "../run/run.js";
 import { silentProgress, type ProgressFn } from "../util/progress.js";
 import { WorkspaceContext } from "../workspaces/context.js";
-import { resolveProject, type ProjectOptions, type ProjectSource } from "./project.js";
+import {
+  projectCheck,
+  resolveProject,
+  type ProjectOptions,
+  type ProjectSource,
+} from "./project.js";
 import { Workspaces } from "./workspaces.js";
 
 export interface PyroOptions {
@@ -114,8 +119,11 @@ export class Pyro {
     return runOnce(this.#workspaces.launch, options);
   }
 
-  doctor(options: DoctorOptions = {}): Promise<DoctorReport> {
-    return runDoctor(this.#paths, this.#workspaces.cache, options);
+  /** Check the host, the cache and a real boot; plus what a server started in `cwd` would seed from. */
+  async doctor(options: DoctorOptions & { cwd?: string } = {}): Promise<DoctorReport> {
+    const { cwd, ...rest } = options;
+    const report = await runDoctor(this.#paths, this.#workspaces.cache, rest);
+    return { ...report, checks: [...report.checks, projectCheck(cwd ?? process.cwd())] };
   }
 
   /** Boot an environment once and save its warm image so creates are fast; proves it. Idempotent. */
