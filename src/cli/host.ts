@@ -15,7 +15,7 @@ import {
 } from "../index.js";
 import { act, positiveInt, sdk } from "./common.js";
 import { printJson } from "./output.js";
-import { DEFAULT_HTTP_PORT } from "./mcp.js";
+import { checkSurface, DEFAULT_HTTP_PORT } from "./mcp.js";
 
 interface ServeFlags extends ConnectOptions {
   json?: boolean;
@@ -38,8 +38,10 @@ function addServeFlags(command: Command): Command {
     .option("--name <name>", "the server's name in the host's config (default pyro)");
 }
 
+/** The flags as `mcp serve` takes them; a pair it would refuse is refused now, not at the host's start. */
 function serveOptions(opts: ServeFlags): ConnectOptions {
   const { json: _json, ...rest } = opts;
+  checkSurface(rest.profile, rest.mode);
   return rest;
 }
 

@@ -33,7 +33,7 @@ interface ServeOptions {
 export const DEFAULT_HTTP_PORT = 8765;
 
 /** A profile and a mode with no tool in common make no server. */
-function checkSurface(profile: Profile | undefined, mode: Mode | undefined): void {
+export function checkSurface(profile: Profile | undefined, mode: Mode | undefined): void {
   if (mode && profile && surfaceFor(profile, mode).tools.length === 0) {
     throw new PyroError(
       ErrorCodes.UsageError,

@@ -216,7 +216,9 @@ export async function runDoctor(
       detail: capabilities.boot.detail,
       ...(capabilities.boot.ok
         ? {}
-        : { fix: "see the detail; `pyro env pull --force` rebuilds the environment" }),
+        : {
+            fix: `see the detail; \`pyro env pull ${installed.name} --force\` rebuilds the environment`,
+          }),
     });
     checks.push({
       name: "guest exec",
