@@ -67,6 +67,8 @@ export type { PublishedPort, ServiceRecord, ShellRecord } from "./records/store.
 export { SHELL_SIGNALS, type ShellSignal } from "./protocol/messages.js";
 export { REDACTED } from "./secrets/redaction.js";
 export { SECRET_LIMITS } from "./secrets/spec.js";
+export { SEED_MODES, type SeedMode } from "./workspaces/seed.js";
+export { SEED_LIMITS } from "./limits.js";
 export type { SummaryShell } from "./workspaces/summary.js";
 export { describeShell } from "./workspaces/shells.js";
 export {

@@ -33,6 +33,12 @@ export const DEFAULTS = {
   shellReadWaitSeconds: 20,
 } as const;
 
+/** What one seed takes at most. */
+export const SEED_LIMITS = {
+  /** A larger file is skipped (and reported in seed_skipped), not seeded. */
+  fileBytes: 256 * 1024 * 1024,
+} as const;
+
 /** Inclusive bounds of what a caller may ask for. */
 export const BOUNDS = {
   vcpuCount: { min: 1, max: 64 },

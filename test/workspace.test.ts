@@ -317,6 +317,34 @@ t.close()
     expect(check.stdout.toString()).toBe("good\nok.txt\nsafe\n");
   });
 
+  it("seeds by mode (tracked only, with .git when asked) and reports what it skipped", async () => {
+    const repo = makeRepo();
+    execFileSync("mkfifo", [path.join(repo, "a-fifo")]);
+    const ws = await createWs(["--seed-path", repo, "--seed-mode", "tracked", "--include-git"]);
+    expect(ws.origin_kind).toBe("git");
+    const check = await runCli([
+      "workspace",
+      "exec",
+      ws.id,
+      "--",
+      "ls -A | sort | tr '\\n' ' '; echo; git log --oneline | wc -l",
+    ]);
+    // Tracked only: not NOTES.md (untracked) nor secret.env (ignored); .git came along.
+    expect(check.stdout.toString()).toBe(".git .gitignore calc.py test_calc.py \n1\n");
+    const all = await runCliJson<Workspace & { seed_skipped: { path: string; reason: string }[] }>([
+      "workspace",
+      "create",
+      "--seed-path",
+      repo,
+      "--seed-mode",
+      "all",
+    ]);
+    created.push(all.json.id);
+    expect(all.json.seed_skipped).toEqual([
+      { path: "a-fifo", reason: "not a regular file (socket, FIFO or device)" },
+    ]);
+  });
+
   it("applies a patch all or nothing, naming the hunk that fails", async () => {
     const ws = await createWs(["--name", "patching"]);
     await runCli(["workspace", "file", "write", ws.id, "a.txt", "--text", "one\ntwo\nthree\n"]);

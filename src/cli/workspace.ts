@@ -3,14 +3,16 @@
  * call whose payload `--json` prints unchanged.
  */
 import fs from "node:fs";
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import {
   DEFAULTS,
   DEFAULT_ENVIRONMENT,
   ErrorCodes,
   LIVE_SERVICE_STATES,
   PyroError,
+  SEED_MODES,
   formatSummary,
+  type SeedMode,
   type Workspace,
 } from "../index.js";
 import { act, collect, positiveInt, positiveNumber, sdk } from "./common.js";
@@ -102,6 +104,13 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
       "--seed-path <path>",
       "seed /workspace from a directory (git-aware) or a .tar/.tar.gz/.tgz",
     )
+    .addOption(
+      new Option(
+        "--seed-mode <mode>",
+        "from a git checkout: tracked files, worktree (tracked + untracked-not-ignored; the default) or all files",
+      ).choices(SEED_MODES),
+    )
+    .option("--include-git", "seed the checkout's .git too (history, branches)")
     .option("--name <name>", "a unique name usable wherever an id is")
     .option("--label <key=value>", "a label (repeatable)", collect)
     .option(
@@ -141,6 +150,8 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
         environment: string | undefined,
         opts: JsonOpt & {
           seedPath?: string;
+          seedMode?: SeedMode;
+          includeGit?: boolean;
           name?: string;
           label?: string[];
           vcpuCount?: number;
@@ -157,6 +168,8 @@ export function registerWorkspaceCommands(program: Command, passthrough: string[
           const created = await sdk(!!opts.json || !!opts.idOnly).workspaces.create({
             environment,
             seedPath: opts.seedPath,
+            seedMode: opts.seedMode,
+            includeGit: opts.includeGit,
             name: opts.name,
             labels: parseLabels(opts.label),
             vcpuCount: opts.vcpuCount,

@@ -79,10 +79,35 @@ export async function safeExtract(
   return skipped;
 }
 
-/** Pack files (paths relative to `cwd`) into a tar file; no owners, symlinks stored as links. */
-export async function packFiles(cwd: string, files: string[], output: string): Promise<void> {
+/**
+ * Pack files (paths relative to `cwd`) into a tar file; no owners, symlinks
+ * stored as links. With `recurse: false` a directory is packed as an entry
+ * only (the list names what goes in it).
+ */
+export async function packFiles(
+  cwd: string,
+  files: string[],
+  output: string,
+  options: { recurse?: boolean } = {},
+): Promise<void> {
   const tar = await import("tar");
-  await tar.c({ cwd, file: output, portable: true, follow: false, noDirRecurse: false }, files);
+  await tar.c(
+    { cwd, file: output, portable: true, follow: false, noDirRecurse: options.recurse === false },
+    files,
+  );
+}
+
+/** Files (not directories) under `dir`, counted without following symlinks. */
+export function countFiles(dir: string): number {
+  let count = 0;
+  const walk = (current: string) => {
+    for (const entry of fs.readdirSync(current, { withFileTypes: true })) {
+      if (entry.isDirectory()) walk(path.join(current, entry.name));
+      else count += 1;
+    }
+  };
+  walk(dir);
+  return count;
 }
 
 /** A tar archive with no entries: just the two zero blocks that end one. */

@@ -52,12 +52,16 @@ import {
   storeSecrets,
   type SecretOptions,
 } from "./secrets.js";
-import { emptySeed, prepareSeed, type PreparedSeed } from "./seed.js";
+import { emptySeed, prepareSeed, type PreparedSeed, type SeedMode } from "./seed.js";
 import { DEFAULTS } from "../limits.js";
 
 export interface CreateWorkspaceOptions {
   environment?: string;
   seedPath?: string;
+  /** Which files of a git checkout seed it (default "worktree"); see seed.ts. */
+  seedMode?: SeedMode;
+  /** Seed the checkout's .git too. */
+  includeGit?: boolean;
   name?: string;
   labels?: Record<string, string>;
   vcpuCount?: number;
@@ -141,7 +145,12 @@ async function launchNew(
   if (hasNetwork(networkPolicy)) requireHostTools(["socat"]);
   reapExpired(ctx);
   // Everything slow or fallible that needs no VM happens before a slot is taken.
-  const seed: PreparedSeed = options.seedPath ? await prepareSeed(options.seedPath) : emptySeed();
+  const seed: PreparedSeed = options.seedPath
+    ? await prepareSeed(options.seedPath, {
+        ...(options.seedMode ? { mode: options.seedMode } : {}),
+        ...(options.includeGit ? { includeGit: true } : {}),
+      })
+    : emptySeed();
   try {
     const resolved = await ctx.cache.ensure(environment, ctx.progress);
     const runtime = await ctx.cache.ensureRuntime(ctx.progress);

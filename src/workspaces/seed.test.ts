@@ -181,6 +181,62 @@ describe("prepareSeed", () => {
     expect(await readTarFile(seed.tarFile!, "notes.txt")).toBe("untracked\n");
   });
 
+  it("seeds by mode: tracked only, or all files (ignored ones too, still no .git)", async () => {
+    const { repo } = makeRepo();
+    const tracked = await prepareSeed(repo, { mode: "tracked" });
+    seeds.push(tracked);
+    expect(await listTar(tracked.tarFile!)).toEqual([
+      ".gitignore",
+      "README.md",
+      "src/lib/util.ts",
+      "src/main.ts",
+    ]);
+    const all = await prepareSeed(repo, { mode: "all" });
+    seeds.push(all);
+    expect(all.origin_kind).toBe("git");
+    const names = await listTar(all.tarFile!);
+    expect(names).toEqual(
+      expect.arrayContaining([".env", "build/out.o", "src/debug.log", "notes.txt"]),
+    );
+    expect(names.some((n) => n === ".git" || n.startsWith(".git/"))).toBe(false);
+    await expect(prepareSeed(repo, { mode: "nope" as never })).rejects.toThrow(/unknown seed mode/);
+  });
+
+  it("seeds .git when asked, so history comes along", async () => {
+    const { repo, head } = makeRepo();
+    const seed = await prepareSeed(repo, { includeGit: true });
+    seeds.push(seed);
+    const names = await listTar(seed.tarFile!);
+    expect(names).toContain(".git/HEAD");
+    expect(names).toContain("notes.txt");
+    expect(names).not.toContain(".env");
+    const out = path.join(tmp, "unpacked");
+    fs.mkdirSync(out);
+    await tar.x({ file: seed.tarFile!, cwd: out });
+    expect(git(out, "rev-parse", "--short", "HEAD")).toBe(head);
+  });
+
+  it("skips and reports what cannot be seeded instead of failing: FIFOs, sockets, huge files", async () => {
+    const dir = path.join(tmp, "messy");
+    write(path.join(dir, "ok.txt"), "ok\n");
+    write(path.join(dir, "empty-dir/.keep"), "");
+    fs.rmSync(path.join(dir, "empty-dir/.keep"));
+    execFileSync("mkfifo", [path.join(dir, "pipe")]);
+    // Sparse: costs nothing on disk, but is over the size cap.
+    const huge = path.join(dir, "huge.bin");
+    fs.closeSync(fs.openSync(huge, "w"));
+    fs.truncateSync(huge, 300 * 1024 * 1024);
+    const seed = await seedOf(dir);
+    expect(seed.skipped).toEqual(
+      expect.arrayContaining([
+        { path: "pipe", reason: "not a regular file (socket, FIFO or device)" },
+        { path: "huge.bin", reason: "larger than 256 MiB" },
+      ]),
+    );
+    expect(await listTar(seed.tarFile!)).toEqual(["empty-dir", "ok.txt"]);
+    expect(seed.files).toBe(1);
+  });
+
   it("seeds a subdirectory of a checkout with paths relative to it", async () => {
     const { repo, head } = makeRepo();
     const sub = path.join(repo, "src");

@@ -5,6 +5,7 @@ import {
   DEFAULTS,
   NETWORK_POLICIES,
   OUTPUT_LIMITS,
+  SEED_MODES,
   formatSummary,
   type JournalEntry,
 } from "../../index.js";
@@ -82,6 +83,16 @@ export const workspaceCreate = defineTool({
       .boolean()
       .optional()
       .describe("start with an empty /workspace even when a project is configured"),
+    seed_mode: z
+      .enum(SEED_MODES)
+      .optional()
+      .describe(
+        "which files of a git checkout to seed: tracked, worktree (tracked + untracked-not-ignored; the default) or all (ignored files too)",
+      ),
+    include_git: z
+      .boolean()
+      .optional()
+      .describe("seed the checkout's .git too (history and branches), e.g. to commit or bisect"),
     name: z
       .string()
       .optional()
@@ -130,6 +141,8 @@ export const workspaceCreate = defineTool({
     const created = await ctx.pyro.workspaces.create({
       environment: args.environment ?? ctx.environment,
       seedPath: args.seed_path,
+      seedMode: args.seed_mode,
+      includeGit: args.include_git,
       empty: args.empty,
       project: ctx.project,
       name: args.name,
