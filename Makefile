@@ -3,7 +3,8 @@
 SHELL := /bin/bash
 PYRO := node dist/cli.js
 
-.PHONY: deps build check lint format typecheck test test-unit test-unit-node22 test-guest demo setup install dist-check bench clean smoke-daily-loop
+.PHONY: deps build check lint format typecheck test test-unit test-unit-node22 test-guest demo setup install dist-check bench clean smoke-daily-loop \
+	smoke-use-cases smoke-repro-fix-loop
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -52,6 +53,14 @@ test: setup check
 smoke-daily-loop: build
 	$(PYRO) env pull debian:12
 	npx vitest run --project smoke smoke/daily-loop.smoke.ts
+
+# The use cases of docs/use-cases/, each its recipe step by step through the
+# MCP server on real guests (fixtures in smoke/fixtures/).
+smoke-use-cases: smoke-repro-fix-loop
+
+smoke-repro-fix-loop: build
+	$(PYRO) env pull debian:12
+	npx vitest run --project smoke smoke/repro-fix-loop.smoke.ts
 
 # Put `pyro` on PATH: npm links its global bin/pyro to this clone (after a
 # move, `make install` again and `pyro host repair HOST`).
