@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYRO := node dist/cli.js
 
 .PHONY: deps build check lint format typecheck test test-unit test-unit-node22 test-guest demo setup install dist-check bench clean smoke-daily-loop \
-	smoke-use-cases smoke-repro-fix-loop
+	smoke-use-cases smoke-repro-fix-loop smoke-untrusted-inspection
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -56,11 +56,15 @@ smoke-daily-loop: build
 
 # The use cases of docs/use-cases/, each its recipe step by step through the
 # MCP server on real guests (fixtures in smoke/fixtures/).
-smoke-use-cases: smoke-repro-fix-loop
+smoke-use-cases: smoke-repro-fix-loop smoke-untrusted-inspection
 
 smoke-repro-fix-loop: build
 	$(PYRO) env pull debian:12
 	npx vitest run --project smoke smoke/repro-fix-loop.smoke.ts
+
+smoke-untrusted-inspection: build
+	$(PYRO) env pull debian:12
+	npx vitest run --project smoke smoke/untrusted-inspection.smoke.ts
 
 # Put `pyro` on PATH: npm links its global bin/pyro to this clone (after a
 # move, `make install` again and `pyro host repair HOST`).
