@@ -14,7 +14,14 @@ import path from "node:path";
 import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { expect } from "vitest";
-import { CLI, ROOT, commitFiles, copyEnvironmentInto, runCliJson } from "../test/helpers.js";
+import {
+  CLI,
+  ROOT,
+  commitFiles,
+  copyEnvironmentInto,
+  runCli,
+  runCliJson,
+} from "../test/helpers.js";
 
 export type Structured = Record<string, unknown>;
 export interface ToolResult {
@@ -55,15 +62,27 @@ export class UseCase {
     return dir;
   }
 
-  /** Start `pyro mcp serve ARGS` in cwd, as a chat host does, and connect the official client. */
-  async connect(args: string[], cwd = os.tmpdir()): Promise<Mcp> {
+  /**
+   * Start the server the way Claude Code would after `pyro host connect
+   * claude-code FLAGS`: the command and arguments `pyro host print-config
+   * claude-code FLAGS` writes (`pyro mcp serve FLAGS`), run in cwd, and
+   * connect the official client to it.
+   */
+  async connect(flags: string[], cwd = os.tmpdir()): Promise<Mcp> {
+    const printed = await runCli(["host", "print-config", "claude-code", ...flags], this.env);
+    expect(printed.code, printed.stderr).toBe(0);
+    const config = JSON.parse(printed.stdout.toString()) as {
+      mcpServers: { pyro: { command: string; args: string[]; env?: Record<string, string> } };
+    };
+    const server = config.mcpServers.pyro;
+    expect(server.args).toEqual([CLI, "mcp", "serve", ...flags]);
     const client = new Client({ name: "pyro-use-case-smoke", version: "1.0.0" });
     await client.connect(
       new StdioClientTransport({
-        command: process.execPath,
-        args: [CLI, "mcp", "serve", ...args],
+        command: server.command,
+        args: server.args,
         cwd,
-        env: { ...(process.env as Record<string, string>), ...this.env },
+        env: { ...(process.env as Record<string, string>), ...this.env, ...server.env },
         stderr: "ignore",
       }),
     );
