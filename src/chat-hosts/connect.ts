@@ -118,12 +118,12 @@ async function register(
 ): Promise<ConnectResult> {
   const file = spec.configFile(env);
   const entry = spec.stdioEntry(launch);
-  const replaced = readHostEntry(spec, name, env) !== undefined;
+  const previous = readHostEntry(spec, name, env);
+  const replaced = previous !== undefined;
   const binary = spec.cli?.add ? findExecutable(spec.cli.binary, env) : undefined;
   let cliArgs: string[] | undefined;
   if (spec.cli?.add && binary) {
     cliArgs = spec.cli.add(name, launch);
-    const previous = replaced ? readHostEntry(spec, name, env) : undefined;
     try {
       if (replaced && spec.cli.remove)
         await runHostCli(spec, binary, spec.cli.remove(name), env, true);

@@ -112,12 +112,13 @@ async function checkHost(
     };
   }
   const { launch } = read;
+  const serve = readServeArgs(launch.args);
   const check: HostCheck = {
     ...base,
     registered: true,
     status: "healthy",
     command: [launch.command, ...launch.args],
-    seeds_from: seedsFrom(spec, readServeArgs(launch.args).options),
+    seeds_from: seedsFrom(spec, serve.options),
   };
   const problem = await handshake(spec, launch, read.cwd, env, timeoutMs).then(
     (tools) => {
@@ -126,7 +127,7 @@ async function checkHost(
     },
     (error: Error) => error.message,
   );
-  const dropped = readServeArgs(launch.args).dropped;
+  const dropped = serve.dropped;
   if (problem !== undefined) {
     return {
       ...check,
