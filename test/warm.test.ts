@@ -118,6 +118,14 @@ describe("warm images", () => {
     ]);
     expect(snap.json.name).toBe("mid");
     await exec(ws.id, "echo later > later.txt");
+    const pids = () =>
+      JSON.parse(
+        fs.readFileSync(
+          path.join(resolvePaths(process.env).data, "workspaces", ws.id, "workspace.json"),
+          "utf8",
+        ),
+      ) as { supervisor_pid: number; qemu_pid: number };
+    const before = pids();
 
     const reset = await runCliJson<Workspace & { restored_from: string }>([
       "workspace",
@@ -136,6 +144,9 @@ describe("warm images", () => {
     expect(
       await exec(ws.id, "cat app.txt; ls; ls /tmp/scratch /root/outside 2>/dev/null | wc -l"),
     ).toBe("original\napp.txt\n0\n");
+    // No standby (these tests turn them off): the running supervisor swapped in a new VM.
+    expect(pids().supervisor_pid).toBe(before.supervisor_pid);
+    expect(pids().qemu_pid).not.toBe(before.qemu_pid);
     const diff = await runCliJson<{ changed: boolean }>(["workspace", "diff", ws.id]);
     expect(diff.json.changed).toBe(false);
     const logs = await runCliJson<{ entries: { sequence: number }[] }>([
@@ -172,14 +183,23 @@ describe("warm images", () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no snapshot "mid"');
     expect(missing.stderr).toContain("snapshots: baseline");
+
+    // A stopped workspace resets through a new supervisor.
+    await exec(ws.id, "echo again > app.txt");
+    expect((await runCli(["workspace", "stop", ws.id])).code).toBe(0);
+    const fromStopped = await runCliJson<Workspace>(["workspace", "reset", ws.id]);
+    expect(fromStopped.json).toMatchObject({ state: "started", boot_kind: "warm" });
+    expect(pids().supervisor_pid).not.toBe(before.supervisor_pid);
+    expect(await exec(ws.id, "cat app.txt")).toBe("original\n");
   });
 
   it("forks a running workspace with its disk and memory; both run on separately", async () => {
     await runCli(["prepare", "debian:12"]);
     const source = await create();
+    // 24 MiB of random bytes in tmpfs: pages a memory delta must carry exactly.
     await exec(
       source.id,
-      "echo on-disk > f.txt; echo in-memory > /tmp/mem.txt; (sleep 1000 &); true",
+      "echo on-disk > f.txt; echo in-memory > /tmp/mem.txt; head -c 24M /dev/urandom > /tmp/noise; md5sum /tmp/noise > /tmp/noise.md5; (sleep 1000 &); true",
     );
     const forked = await runCliJson<Workspace & { forked_from: string }>([
       "workspace",
@@ -195,11 +215,25 @@ describe("warm images", () => {
       state: "started",
       forked_from: source.id,
       boot_kind: "warm",
+      // Restored from the warm image, so only the pages it changed were copied.
+      boot_note: "restored from its parent's memory delta",
     });
     // /tmp is a tmpfs and the sleep a process: only a memory copy carries them over.
-    expect(await exec(forked.json.id, "cat f.txt /tmp/mem.txt; pgrep -c -x sleep; hostname")).toBe(
-      `on-disk\nin-memory\n1\n${forked.json.id.replace("_", "-")}\n`,
-    );
+    expect(
+      await exec(
+        forked.json.id,
+        "cat f.txt /tmp/mem.txt; pgrep -c -x sleep; hostname; md5sum -c /tmp/noise.md5",
+      ),
+    ).toBe(`on-disk\nin-memory\n1\n${forked.json.id.replace("_", "-")}\n/tmp/noise: OK\n`);
+    // A fork of a fork: its RAM maps the same warm image, with its own changes on top.
+    await exec(forked.json.id, "echo second > /tmp/second.txt");
+    const again = await runCliJson<Workspace>(["workspace", "fork", forked.json.id]);
+    cleanups.push(() => runCli(["workspace", "delete", again.json.id]));
+    expect(again.json.boot_note).toBe("restored from its parent's memory delta");
+    expect(
+      await exec(again.json.id, "cat /tmp/mem.txt /tmp/second.txt; md5sum -c /tmp/noise.md5"),
+    ).toBe("in-memory\nsecond\n/tmp/noise: OK\n");
+    await runCli(["workspace", "delete", again.json.id]);
     await exec(source.id, "echo source-only > g.txt");
     await exec(forked.json.id, "echo fork-only > h.txt");
     expect(await exec(source.id, "ls")).toBe("f.txt\ng.txt\n");

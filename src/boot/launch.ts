@@ -45,6 +45,8 @@ export interface LaunchRequest {
   hostname?: string;
   /** Resume this memory snapshot on the existing `disk` (a fork); a cold boot of that disk if it fails. */
   restoreFrom?: string;
+  /** With `restoreFrom` as device state alone: RAM is `base` with the pages of `file` written over it. */
+  restoreDelta?: { file: string; base: string };
   /** Keep guest RAM in this file (shared mapping): the VM a warm image is made from. */
   memoryFile?: string;
   /** A standby VM (standby.ts): counted by no limit until a workspace takes it. */
@@ -120,7 +122,7 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
     const images = { kernel: environment.kernel, initrd: environment.initramfs };
     trace("launch: environment verified");
     const accel = await chooseAccel(ctx.paths.hostCache, qemu, images);
-    const boot = (restoreFrom?: string, memory?: GuestMemory) =>
+    const boot = (restoreFrom?: string, memory?: GuestMemory, memoryDelta?: string) =>
       MicroVm.boot({
         vmsDir: ctx.paths.vms,
         qemuBinary: qemu.binary,
@@ -139,12 +141,17 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
         workspaceId: request.workspaceId,
         standby: request.standby,
         restoreFrom,
+        ...(memoryDelta ? { memoryDelta } : {}),
         hostname: request.hostname,
         ...(request.network ? { network: request.network } : {}),
         progress: ctx.progress,
       });
-    const restored = async (from: string, memory?: GuestMemory): Promise<Launched> => ({
-      vm: await boot(from, memory),
+    const restored = async (
+      from: string,
+      memory?: GuestMemory,
+      delta?: string,
+    ): Promise<Launched> => ({
+      vm: await boot(from, memory, delta),
       environment,
       accel,
       boot: { kind: "warm", reason: null },
@@ -157,8 +164,15 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
       fs.existsSync(request.disk) &&
       fs.existsSync(request.restoreFrom)
     ) {
+      const delta = request.restoreDelta;
       try {
-        return await restored(request.restoreFrom);
+        return delta
+          ? await restored(
+              request.restoreFrom,
+              { kind: "file", path: delta.base, shared: false },
+              delta.file,
+            )
+          : await restored(request.restoreFrom);
       } catch (error) {
         reason = `the memory copy could not be restored (${firstLine(error)})`;
       }

@@ -19,6 +19,7 @@ import { launchVm } from "../boot/launch.js";
 import { DEFAULTS } from "../limits.js";
 import { listStandbys, liveStandby } from "../supervisor/standby-pool.js";
 import { WarmImages } from "../boot/warm-image.js";
+import { forkCopyMode } from "../vm/fork-copy.js";
 import { checkHostNetwork, probeGuestNetwork, type NetworkCapability } from "./network-check.js";
 
 export interface DoctorCheck {
@@ -44,6 +45,8 @@ export interface DoctorReport {
     memory_mib: number;
   };
   qemu: { binary: string | null; version: string | null };
+  /** How a fork of a running workspace copies its memory (vm/fork-copy.ts). */
+  fork: { copy: "delta" | "full"; detail: string };
   kvm: { device: string; usable: boolean | null };
   acceleration: AccelDecision | null;
   host_tools: RequirementStatus[];
@@ -119,6 +122,14 @@ export async function runDoctor(
       ? `${qemu.binary} ${qemu.version}`
       : "qemu-system-x86_64 not found or not runnable",
     ...(qemu ? {} : { fix: SETUP_HINT }),
+  });
+
+  const fork = forkCopyMode();
+  checks.push({
+    name: "fork",
+    ok: true,
+    ...(fork.copy === "full" ? { note: true } : {}),
+    detail: `${fork.copy === "delta" ? "memory delta" : "full copy"}${qemu ? ` (QEMU ${qemu.version})` : ""}: ${fork.reason}`,
   });
 
   const device = kvmDeviceStatus();
@@ -250,6 +261,7 @@ export async function runDoctor(
       memory_mib: Math.round(os.totalmem() / 1048576),
     },
     qemu: { binary: qemu?.binary ?? null, version: qemu?.version ?? null },
+    fork: { copy: fork.copy, detail: fork.reason },
     kvm: { device: device.reason, usable: acceleration ? acceleration.kvm_usable : null },
     acceleration,
     host_tools: tools,

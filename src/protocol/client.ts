@@ -410,6 +410,13 @@ export function fromWire(error: Record<string, unknown>): PyroError {
       return new PyroError(ErrorCodes.ShellClosed, message, { details });
     case WireCodes.SecretNotFound:
       return new PyroError(ErrorCodes.SecretNotFound, message, { details });
+    case WireCodes.Busy:
+      return new PyroError(ErrorCodes.Busy, message, { details });
+    case WireCodes.ResetFailed:
+      return new PyroError(ErrorCodes.VmBootFailed, message, {
+        fix: { kind: "run_doctor" },
+        details,
+      });
     default:
       return new PyroError(ErrorCodes.GuestError, message, { details });
   }

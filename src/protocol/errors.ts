@@ -35,6 +35,10 @@ export const WireCodes = {
   PublishFailed: "publish_failed",
   /** Standby supervisor: it cannot take the workspace over (taken, not ready, broken). */
   ClaimRefused: "claim_refused",
+  /** Supervisor: it is stopping or replacing its VM already. */
+  Busy: "busy",
+  /** Supervisor: the new VM of a reset did not come up (the workspace is failed then). */
+  ResetFailed: "reset_failed",
 } as const;
 
 export type WireCode = (typeof WireCodes)[keyof typeof WireCodes];

@@ -289,9 +289,25 @@ export interface OpMap {
  */
 export interface SupervisorOpMap {
   "pyro.stop": { args: Record<string, never>; result: { stopped: true } };
-  /** Pause the VM, save its memory to `memory` and copy its disk to `disk` (absolute paths). */
-  "pyro.fork": { args: { memory: string; disk: string }; result: { memory: string; disk: string } };
+  /**
+   * Pause the VM, save its memory to `memory` and copy its disk to `disk`
+   * (absolute paths). Given `delta`, it may save device state alone to
+   * `memory` and the changed pages to `delta`, over RAM file `base` (vm/fork-copy.ts).
+   */
+  "pyro.fork": {
+    args: { memory: string; disk: string; delta?: string };
+    result: {
+      memory: string;
+      disk: string;
+      delta?: { file: string; base: string; pages: number };
+    };
+  };
   "pyro.claim": { args: { workspace_id: string }; result: { claimed: true } };
+  /**
+   * Replace the VM in place: the old one goes, a new one comes up on a fresh
+   * disk (warm when it can) and this supervisor serves it. A reset without a standby.
+   */
+  "pyro.reset": { args: Record<string, never>; result: { reset: true } };
   /** Forward the host's 127.0.0.1:host_port to guest_port (a published port), or stop. */
   "pyro.publish": {
     args: { host_port: number; guest_port: number; service: string };

@@ -74,6 +74,10 @@ export interface WorkspaceRecord {
   reset_at?: string | null;
   /** A memory snapshot to resume from at the next start (a fork's copy of its parent); used once. */
   restore_from?: string | null;
+  /** With restore_from as device state alone: the changed pages (vm/memory-delta.ts)... */
+  restore_delta?: string | null;
+  /** ...and the RAM file they go over (the one the parent's RAM mapped). */
+  restore_base?: string | null;
   /** The workspace this one was forked from. */
   forked_from?: string | null;
   /** Host ports forwarded into the guest now, each for a service (policy egress+published-ports). */

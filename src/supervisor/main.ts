@@ -5,8 +5,10 @@ import { runStandby } from "./standby-supervisor.js";
 import { runSupervisor } from "./workspace-supervisor.js";
 
 /**
- * `supervisor.js <paths-json> <workspace-id>`, or
- * `supervisor.js <paths-json> --standby <slot-json>`.
+ * `supervisor.js <paths-json> <workspace-id> [--after-go]`, or
+ * `supervisor.js <paths-json> --standby <slot-json>`. With --after-go it
+ * starts up, then waits for "go" on stdin before reading the workspace's
+ * record (a fork: its starter copies the parent meanwhile).
  */
 async function supervisorMain(argv: string[]): Promise<void> {
   const [pathsJson, id, slotJson] = argv;
@@ -23,9 +25,26 @@ async function supervisorMain(argv: string[]): Promise<void> {
   }
   // The starter reads one JSON line from our stdout, then goes away.
   process.stdout.on("error", () => {});
+  if (slotJson === "--after-go" && !(await goSaid())) return;
   await runSupervisor(paths, id, (ready) => {
     process.stdout.write(`${JSON.stringify(ready)}\n`);
     if (!ready.ok) process.exitCode = 1;
+  });
+}
+
+/** True once stdin says "go"; false if it ends first (the starter gave up). */
+function goSaid(): Promise<boolean> {
+  return new Promise((resolve) => {
+    let said = "";
+    process.stdin.on("data", (chunk: Buffer) => {
+      said += chunk.toString("utf8");
+      if (said.startsWith("go\n")) {
+        process.stdin.destroy();
+        resolve(true);
+      }
+    });
+    process.stdin.on("end", () => resolve(false));
+    process.stdin.on("error", () => resolve(false));
   });
 }
 

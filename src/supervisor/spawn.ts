@@ -19,19 +19,27 @@ export function locateSupervisor(): string {
   );
 }
 
-/** Spawn the supervisor for workspace `id`; resolves once its VM answers, rejects with its error. */
+/**
+ * Spawn the supervisor for workspace `id`; resolves once its VM answers,
+ * rejects with its error. With `gate`, the process starts at once but reads
+ * the workspace's record only once `gate` resolves (it dies if it rejects,
+ * and this rejects with that error): its start-up overlaps the caller's work.
+ */
 export async function startSupervisor(
   paths: PyroPaths,
   id: string,
   logFile: string,
+  gate?: Promise<unknown>,
 ): Promise<void> {
   const log = fs.openSync(logFile, "a", 0o600);
-  const child = spawn(process.execPath, [locateSupervisor(), JSON.stringify(paths), id], {
-    detached: true,
-    stdio: ["ignore", "pipe", log],
-  });
+  const child = spawn(
+    process.execPath,
+    [locateSupervisor(), JSON.stringify(paths), id, ...(gate ? ["--after-go"] : [])],
+    { detached: true, stdio: [gate ? "pipe" : "ignore", "pipe", log] },
+  );
   fs.closeSync(log);
-  const verdict = await new Promise<SupervisorReady>((resolve) => {
+  // Listening from the start: a supervisor that dies while the gate is shut is seen.
+  const answered = new Promise<SupervisorReady>((resolve) => {
     let buffer = "";
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
@@ -68,6 +76,19 @@ export async function startSupervisor(
       });
     });
   });
+  if (gate) {
+    child.stdin!.on("error", () => {});
+    try {
+      await gate;
+    } catch (error) {
+      child.kill("SIGKILL");
+      child.stdout!.destroy();
+      child.unref();
+      throw error;
+    }
+    child.stdin!.end("go\n");
+  }
+  const verdict = await answered;
   child.stdout!.destroy();
   child.removeAllListeners("exit");
   child.unref();

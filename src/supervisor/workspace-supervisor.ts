@@ -22,6 +22,7 @@ import type { AgentClient } from "../protocol/client.js";
 import { ChannelServer, type Handler } from "../protocol/channel-server.js";
 import { OpError, WireCodes, wireCode } from "../protocol/errors.js";
 import type { MicroVm } from "../vm/machine.js";
+import { saveForFork } from "../vm/fork-copy.js";
 import { launchVm, type LaunchContext } from "../boot/launch.js";
 import { endRuntime, vmNetwork, WorkspaceStore, type WorkspaceRecord } from "../records/store.js";
 import { PublishedPortWatcher } from "./port-watcher.js";
@@ -45,26 +46,7 @@ export async function runSupervisor(
   if (!record) throw new PyroError(ErrorCodes.WorkspaceNotFound, `workspace ${id} does not exist`);
   let vm: MicroVm;
   try {
-    const launched = await launchVm(supervisorLaunchContext(paths), {
-      environment: record.environment,
-      vcpus: record.vcpu_count,
-      memMib: record.mem_mib,
-      ephemeral: true,
-      disk: store.file(id, "disk.qcow2"),
-      workspaceId: id,
-      warm: true,
-      hostname: guestHostname(id),
-      ...(record.restore_from ? { restoreFrom: record.restore_from } : {}),
-      network: vmNetwork(record),
-    });
-    vm = launched.vm;
-    trace("supervisor: vm ready");
-    await markStarted(store, id, vm, {
-      accel: launched.accel.accel,
-      kind: launched.boot.kind,
-      note: launched.boot.reason,
-      bootMs: vm.bootMs,
-    });
+    vm = await launchWorkspaceVm(paths, store, record);
   } catch (error) {
     const pyroError = toPyroError(error);
     await store
@@ -79,11 +61,52 @@ export async function runSupervisor(
     return;
   } finally {
     // A fork's memory copy is used once (it holds the guest's RAM, secrets included).
-    if (record.restore_from) fs.rmSync(record.restore_from, { force: true });
+    for (const file of [record.restore_from, record.restore_delta])
+      if (file) fs.rmSync(file, { force: true });
   }
   await serveWorkspace(paths, id, vm);
   report({ ok: true });
 }
+
+/**
+ * Launch the VM of workspace `record` on its disk (restored from the warm
+ * image onto a new disk when it has none, or from a fork's memory copy) and
+ * record it started.
+ */
+async function launchWorkspaceVm(
+  paths: PyroPaths,
+  store: WorkspaceStore,
+  record: WorkspaceRecord,
+): Promise<MicroVm> {
+  const id = record.id;
+  const launched = await launchVm(supervisorLaunchContext(paths), {
+    environment: record.environment,
+    vcpus: record.vcpu_count,
+    memMib: record.mem_mib,
+    ephemeral: true,
+    disk: store.file(id, "disk.qcow2"),
+    workspaceId: id,
+    warm: true,
+    hostname: guestHostname(id),
+    ...(record.restore_from ? { restoreFrom: record.restore_from } : {}),
+    ...(record.restore_from && record.restore_delta && record.restore_base
+      ? { restoreDelta: { file: record.restore_delta, base: record.restore_base } }
+      : {}),
+    network: vmNetwork(record),
+  });
+  trace("supervisor: vm ready");
+  const fromDelta = record.restore_delta && launched.boot.kind === "warm";
+  await markStarted(store, id, launched.vm, {
+    accel: launched.accel.accel,
+    kind: launched.boot.kind,
+    note: fromDelta ? FORK_DELTA_NOTE : launched.boot.reason,
+    bootMs: launched.vm.bootMs,
+  });
+  return launched.vm;
+}
+
+/** boot_note of a fork restored from its parent's changed pages (vm/fork-copy.ts). */
+export const FORK_DELTA_NOTE = "restored from its parent's memory delta";
 
 export function supervisorLaunchContext(paths: PyroPaths): LaunchContext {
   return {
@@ -122,29 +145,73 @@ export async function markStarted(
       endRuntime(r, "the workspace's VM restarted");
     }
     r.restore_from = null; // used once
+    r.restore_delta = null;
+    r.restore_base = null;
   });
 }
 
 /**
  * Serve workspace `id` on its control socket until it stops, its VM dies or
- * it expires. Resolves once the socket accepts clients.
+ * it expires. Resolves once the socket accepts clients. A reset replaces the
+ * VM in place (a new one on a fresh disk) and serves on.
+ * `onFirstVmGone` runs once the VM it was given is destroyed.
  */
 export async function serveWorkspace(
   paths: PyroPaths,
   id: string,
-  vm: MicroVm,
-  onExit: () => void = () => {},
+  firstVm: MicroVm,
+  onFirstVmGone: () => void = () => {},
 ): Promise<void> {
   const store = new WorkspaceStore(paths);
   const record = store.readRaw(id);
   const socketPath = store.file(id, "control.sock");
+  const diskFile = store.file(id, "disk.qcow2");
   fs.rmSync(socketPath, { force: true });
   const clients = new Set<net.Socket>();
-  const watcher = new PublishedPortWatcher(store, id, vm);
+  let vm = firstVm;
+  let watcher = new PublishedPortWatcher(store, id, vm);
+  let replacing = false;
+  const retired = new WeakSet<MicroVm>();
+  let vmGone = onFirstVmGone;
+  /** Destroy a VM on purpose (its exit is then no failure). */
+  const retire = async (old: MicroVm) => {
+    retired.add(old);
+    await old.destroy();
+    vmGone();
+    vmGone = () => {};
+  };
+
+  /** A reset: the VM goes, a new one comes up on a fresh disk (standby-less path). */
+  const replaceVm = async (): Promise<Record<string, unknown>> => {
+    if (stopping || replacing)
+      throw new OpError(WireCodes.Busy, "the workspace is stopping or resetting");
+    replacing = true;
+    try {
+      watcher.stop();
+      await retire(vm);
+      fs.rmSync(diskFile, { force: true });
+      const current = store.readRaw(id);
+      if (!current) throw new Error(`workspace ${id} was deleted`);
+      vm = await launchWorkspaceVm(paths, store, current);
+      watcher = new PublishedPortWatcher(store, id, vm);
+      watchExit(vm);
+      return { reset: true };
+    } catch (error) {
+      await finish("failed", `the reset could not start a new VM: ${toPyroError(error).message}`);
+      throw error;
+    } finally {
+      replacing = false;
+    }
+  };
+
   const server = net.createServer((socket) =>
-    serveClient(socket, vm.agent, clients, {
+    serveClient(socket, () => vm.agent, clients, {
       stop: () => stop(),
-      fork: (args) => forkInto(vm, store.file(id, "disk.qcow2"), args),
+      fork: (args) => {
+        if (replacing) throw new OpError(WireCodes.Busy, "the workspace is resetting");
+        return forkInto(vm, diskFile, args);
+      },
+      reset: () => replaceVm(),
       publish: async (hostPort, guestPort, service) => {
         await vm.forwardPort(hostPort, guestPort);
         watcher.track(hostPort, service);
@@ -163,11 +230,11 @@ export async function serveWorkspace(
 
   let stopping = false;
   const finish = async (state: "stopped" | "failed", reason: string | null) => {
+    stopping = true;
     watcher.stop();
     server.close();
     for (const client of clients) client.destroy();
-    await vm.destroy();
-    onExit();
+    await retire(vm);
     await store
       .update(id, (r) => {
         r.state = state;
@@ -188,12 +255,14 @@ export async function serveWorkspace(
     await finish("stopped", null);
   };
 
-  vm.waitForExit().then(async (description) => {
-    if (stopping) return;
-    stopping = true;
-    await finish("failed", `the VM died: ${description}`);
-    process.exit(0);
-  });
+  /** A VM that dies on its own fails the workspace (one retired on purpose does not). */
+  const watchExit = (watched: MicroVm) =>
+    void watched.waitForExit().then(async (description) => {
+      if (stopping || retired.has(watched)) return;
+      await finish("failed", `the VM died: ${description}`);
+      process.exit(0);
+    });
+  watchExit(vm);
   process.on("SIGTERM", () => void stop().then(() => process.exit(0)));
   scheduleExpiry(record?.expires_at ?? null, async () => {
     // An expired workspace goes away even if no pyro command runs to reap it.
@@ -217,37 +286,40 @@ function scheduleExpiry(expiresAt: string | null, expire: () => Promise<void>): 
 interface SupervisorOps {
   stop(): Promise<void>;
   fork(args: Record<string, unknown>): Promise<Record<string, unknown>>;
+  reset(): Promise<Record<string, unknown>>;
   publish(hostPort: number, guestPort: number, service: string): Promise<void>;
   unpublish(hostPort: number): Promise<void>;
 }
 
 /**
- * Copy the running VM for a fork: pause it, save its memory to `memory`,
- * copy its (now flushed) disk to `disk`, and let it run on.
+ * Copy the running VM for a fork: pause it, save its memory to `memory`
+ * (device state alone plus the changed pages in `delta` when it can, see
+ * vm/fork-copy.ts), copy its (now flushed) disk to `disk`, and let it run on.
  */
 async function forkInto(
   vm: MicroVm,
   ownDisk: string,
   args: Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
-  const memory = args.memory;
-  const disk = args.disk;
-  if (
-    typeof memory !== "string" ||
-    typeof disk !== "string" ||
-    !path.isAbsolute(memory) ||
-    !path.isAbsolute(disk)
-  ) {
+  const { memory, disk, delta } = args;
+  const absolute = (value: unknown) => typeof value === "string" && path.isAbsolute(value);
+  if (!absolute(memory) || !absolute(disk) || (delta !== undefined && !absolute(delta))) {
     throw new OpError(WireCodes.BadArgs, "pyro.fork needs absolute memory and disk paths");
   }
+  trace("fork: sync");
   await vm.agent.call("sync", {});
   try {
-    await vm.saveState(memory);
-    fs.copyFileSync(ownDisk, disk);
+    const copy = await saveForFork(vm, {
+      state: memory as string,
+      ...(delta ? { delta: delta as string } : {}),
+    });
+    trace(`fork: memory saved (${copy.delta ? `delta of ${copy.delta.pages} pages` : "full"})`);
+    fs.copyFileSync(ownDisk, disk as string);
+    trace("fork: disk copied");
+    return { memory, disk, ...(copy.delta ? { delta: copy.delta } : {}) };
   } finally {
     await vm.resume();
   }
-  return { memory, disk };
 }
 
 function portArg(value: unknown, name: string): number {
@@ -263,7 +335,7 @@ function portArg(value: unknown, name: string): number {
  */
 function serveClient(
   socket: net.Socket,
-  agent: AgentClient,
+  agent: () => AgentClient,
   clients: Set<net.Socket>,
   ops: SupervisorOps,
 ): void {
@@ -279,7 +351,18 @@ function serveClient(
       try {
         return await ops.fork(args);
       } catch (error) {
+        if (error instanceof OpError) throw error;
         throw new OpError(WireCodes.ForkFailed, toPyroError(error).message);
+      }
+    },
+    "pyro.reset": async (_args, ctx) => {
+      try {
+        return await ops.reset();
+      } catch (error) {
+        if (error instanceof OpError) throw error;
+        // The workspace failed with it: this supervisor goes once the error is out.
+        ctx.endAfterResponse(() => process.exit(0));
+        throw new OpError(WireCodes.ResetFailed, toPyroError(error).message);
       }
     },
     "pyro.publish": async (args) => {
@@ -316,7 +399,7 @@ function serveClient(
         input?.end();
       };
       try {
-        return await agent.call(op, args, {
+        return await agent().call(op, args, {
           input,
           signal: abort.signal,
           onData: (stream, bytes) => ctx.send(stream, bytes),

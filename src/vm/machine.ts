@@ -25,6 +25,7 @@ import {
   type UserNetwork,
 } from "./qemu.js";
 import { QmpClient } from "./qmp.js";
+import { applyDelta, findRamMapping } from "./memory-delta.js";
 import { killQemu, readRecord, writeRecord, type VmRecord } from "./registry.js";
 
 export interface BootImages {
@@ -64,6 +65,11 @@ export interface BootOptions {
    * The disk must hold the state it was saved with.
    */
   restoreFrom?: string;
+  /**
+   * With `restoreFrom` holding device state only (`saveDeviceState()`): the
+   * pages to write over `memory` (a private file mapping) first; see memory-delta.ts.
+   */
+  memoryDelta?: string;
   /** The guest's hostname after a restore. */
   hostname?: string;
   /**
@@ -97,6 +103,8 @@ export class MicroVm {
     readonly id: string,
     readonly dir: string,
     private readonly child: ChildProcess,
+    /** Where its RAM lives (a fork copies it by kind: memory-delta.ts or a full stream). */
+    readonly memory: GuestMemory,
   ) {
     this.exited = new Promise((resolve) => {
       child.on("exit", (code, signal) => {
@@ -186,6 +194,7 @@ export class MicroVm {
         console: path.join(dir, "console.log"),
         // Loaded by resumeIncoming, once the migration capabilities are set.
         ...(options.restoreFrom ? { incoming: "defer" } : {}),
+        ...(options.memoryDelta ? { incomingDeviceStateOnly: true } : {}),
         ...(network ? { network } : {}),
       });
       const setpriv = options.ephemeral ? findExecutable("setpriv") : undefined;
@@ -207,7 +216,8 @@ export class MicroVm {
       await egress?.close();
       throw error;
     }
-    const vm = new MicroVm(id, dir, child);
+    const memory = options.memory ?? { kind: "anonymous" };
+    const vm = new MicroVm(id, dir, child, memory);
     vm.egress = egress;
     child.on("error", () => {});
     if (child.pid !== undefined) writeRecord({ ...record, qemu_pid: child.pid });
@@ -216,7 +226,13 @@ export class MicroVm {
       // Connect while QEMU is still loading a snapshot: the socket accepts before the guest runs.
       const connecting = vm.connectAgent(agentSocket, started + options.bootTimeoutMs);
       connecting.then((agent) => (vm.agent = agent)).catch(() => {});
-      if (options.restoreFrom) await vm.resumeIncoming(started + options.bootTimeoutMs);
+      if (options.restoreFrom) {
+        const delta = options.memoryDelta;
+        await vm.resumeIncoming(
+          started + options.bootTimeoutMs,
+          delta ? () => vm.writeDelta(delta) : undefined,
+        );
+      }
       trace("vm: running");
       const agent = await connecting;
       // A restored guest wakes with the clock, entropy and name it was saved
@@ -248,7 +264,7 @@ export class MicroVm {
    * Load the snapshot QEMU inherited as fd 3 (no copy through a pipe), then
    * run the guest: a snapshot taken from a paused VM restores paused.
    */
-  private async resumeIncoming(deadline: number): Promise<void> {
+  private async resumeIncoming(deadline: number, before?: () => void): Promise<void> {
     let qmp: QmpClient | undefined;
     while (!qmp) {
       if (!this.running) throw this.bootFailure("QEMU exited while loading the snapshot");
@@ -259,6 +275,10 @@ export class MicroVm {
         await sleep(5);
       }
     }
+    trace("vm: qmp ready");
+    // QEMU answers QMP once its RAM is mapped: the delta goes in before the device state.
+    before?.();
+    trace("vm: delta written");
     await qmp.execute("migrate-set-capabilities", { capabilities: MIGRATION_CAPABILITIES });
     await qmp.execute("migrate-incoming", { uri: "fd:3" });
     while (true) {
@@ -382,6 +402,26 @@ export class MicroVm {
     fs.writeFileSync(file, "", { mode: 0o600 });
     await qmp.execute("migrate", { uri: `exec:cat > ${shellQuoteFile(file)}` });
     await this.waitForMigration(qmp, timeoutMs);
+  }
+
+  /**
+   * Pause the VM and write only its device state to `file` (no RAM): with a
+   * memory delta of its RAM, what a fork restores (memory-delta.ts).
+   */
+  async saveDeviceState(file: string): Promise<void> {
+    const qmp = await this.qmp();
+    await qmp.execute("stop");
+    fs.writeFileSync(file, "", { mode: 0o600 });
+    // Despite the name, QEMU's generic "devices but not RAM" save (also used by COLO).
+    await qmp.execute("xen-save-devices-state", { filename: file, live: false });
+  }
+
+  /** Write the pages of a memory delta file into this (not yet running) VM's RAM. */
+  private writeDelta(file: string): void {
+    if (this.memory.kind !== "file" || this.memory.shared || this.qemuPid === undefined)
+      throw new Error("a memory delta needs RAM that is a private mapping of a file");
+    const pid = this.qemuPid;
+    applyDelta(file, `/proc/${pid}/mem`, findRamMapping(pid, this.memory.path));
   }
 
   /**

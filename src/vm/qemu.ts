@@ -110,6 +110,11 @@ export interface MachineConfig {
   console: string;
   /** Wait for a migration (QEMU -incoming, e.g. "defer") instead of booting. */
   incoming?: string;
+  /**
+   * The incoming stream is device state alone (xen-save-devices-state), which
+   * has no configuration section: QEMU must not ask for one.
+   */
+  incomingDeviceStateOnly?: boolean;
   /** A network device on a restricted user-mode network; none when omitted. */
   network?: UserNetwork;
 }
@@ -241,5 +246,6 @@ export function buildQemuArgs(config: MachineConfig): string[] {
   if (config.qmpSocket)
     args.push("-qmp", `unix:${optionValue(config.qmpSocket)},server=on,wait=off`);
   if (config.incoming) args.push("-incoming", config.incoming);
+  if (config.incomingDeviceStateOnly) args.push("-global", "migration.send-configuration=off");
   return args;
 }

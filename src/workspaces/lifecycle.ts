@@ -29,7 +29,13 @@ import {
   type NetworkPolicy,
 } from "../network/policy.js";
 import { Redactor } from "../secrets/redaction.js";
-import { claimStandby, spawnStandby } from "../supervisor/standby-pool.js";
+import {
+  claimStandby,
+  liveStandby,
+  spawnStandby,
+  standbyEnabled,
+  type StandbySlot,
+} from "../supervisor/standby-pool.js";
 import { startSupervisor } from "../supervisor/spawn.js";
 import { commandLine, processAlive, processesMentioning, processRunning } from "../util/procs.js";
 import { trace } from "../util/trace.js";
@@ -314,6 +320,11 @@ export async function start(ctx: WorkspaceContext, idOrName: string): Promise<Wo
   const record = ctx.store.resolve(idOrName);
   if (record.state === "started") return ctx.payload(record);
   await bringUp(ctx, record);
+  return afterStart(ctx, record);
+}
+
+/** A workspace whose supervisor just answered: baseline (if missing) and bookkeeping. */
+async function afterStart(ctx: WorkspaceContext, record: WorkspaceRecord): Promise<Workspace> {
   const current = ctx.store.readRaw(record.id);
   if (current && !current.baseline_ready) {
     // The create that made this workspace was interrupted before its baseline: take it now.
@@ -329,15 +340,18 @@ export async function start(ctx: WorkspaceContext, idOrName: string): Promise<Wo
 
 /**
  * Start a workspace's supervisor (and so its VM) under the running limit.
- * `fresh`: its disk is gone and may come from the warm image (reset).
+ * `fresh`: its disk is gone and may come from the warm image (reset; the
+ * caller has killed what ran).
+ * `gate`: what must finish before the supervisor reads the record (a fork's copy).
  */
 export async function bringUp(
   ctx: WorkspaceContext,
   record: WorkspaceRecord,
   fresh = false,
+  gate?: Promise<unknown>,
 ): Promise<void> {
   requireQemu(ctx.paths.hostCache);
-  killProcesses(ctx, record);
+  if (!fresh) killProcesses(ctx, record);
   await ctx.cache.ensure(record.environment, ctx.progress);
   await ctx.cache.ensureRuntime(ctx.progress);
   // Under the workspace's lock: a disk tool reading the stopped disk finishes first (disk.ts).
@@ -349,11 +363,43 @@ export async function bringUp(
       ctx.store.write({ ...raw, state: "starting", busy_pid: process.pid, failure_reason: null });
     }),
   );
+  trace("bringUp: slot reserved");
   ctx.progress(`starting workspace ${record.name ?? record.id}`);
   if (fresh) await startFresh(ctx, record);
-  else await startSupervisor(ctx.paths, record.id, ctx.store.file(record.id, "supervisor.log"));
+  else
+    await startSupervisor(ctx.paths, record.id, ctx.store.file(record.id, "supervisor.log"), gate);
+  trace("bringUp: supervisor ready");
+  await afterBringUp(ctx, record);
+}
+
+/** A workspace's VM just came up: its secrets go in. */
+export async function afterBringUp(ctx: WorkspaceContext, record: WorkspaceRecord): Promise<void> {
   // /run/pyro-secrets is tmpfs: every boot, restore and reset writes the secrets again.
   await materializeSecrets(ctx, record);
+}
+
+/** After a warm start of a fresh VM: a standby for the next create or reset of its kind. */
+export function refillStandby(ctx: WorkspaceContext, record: WorkspaceRecord): void {
+  if (ctx.store.readRaw(record.id)?.boot_kind === "warm") spawnStandby(ctx.paths, slotOf(record));
+}
+
+/** The standby VM a fresh start of this workspace would take over is ready now. */
+export function standbyReadyFor(ctx: WorkspaceContext, record: WorkspaceRecord): boolean {
+  const slot = slotOf(record);
+  return (
+    standbyEnabled() &&
+    standbyServes(slot, record) &&
+    liveStandby(ctx.paths, slot)?.state === "ready"
+  );
+}
+
+function slotOf(record: WorkspaceRecord): StandbySlot {
+  return {
+    environment: record.environment,
+    vcpus: record.vcpu_count,
+    memMib: record.mem_mib,
+    network: hasNetwork(record.network_policy),
+  };
 }
 
 /**
@@ -363,12 +409,7 @@ export async function bringUp(
  * standby is refilled in the background for the next create or reset.
  */
 export async function startFresh(ctx: WorkspaceContext, record: WorkspaceRecord): Promise<void> {
-  const slot = {
-    environment: record.environment,
-    vcpus: record.vcpu_count,
-    memMib: record.mem_mib,
-    network: hasNetwork(record.network_policy),
-  };
+  const slot = slotOf(record);
   let claimed =
     standbyServes(slot, record) && (await claimStandby(ctx.paths, ctx.cache, slot, record.id));
   // A standby that answered too late may have taken it over all the same: never start a second VM.
@@ -379,7 +420,7 @@ export async function startFresh(ctx: WorkspaceContext, record: WorkspaceRecord)
   if (!claimed) {
     await startSupervisor(ctx.paths, record.id, ctx.store.file(record.id, "supervisor.log"));
   }
-  if (ctx.store.readRaw(record.id)?.boot_kind === "warm") spawnStandby(ctx.paths, slot);
+  refillStandby(ctx, record);
 }
 
 /**
@@ -429,23 +470,52 @@ export async function fork(
     if (fs.existsSync(snapshots))
       fs.cpSync(snapshots, path.join(ctx.store.dir(id), "snapshots"), { recursive: true });
     const disk = ctx.store.file(id, DISK_FILE);
-    if (source.state === "started") {
-      ctx.progress(`copying ${source.name ?? source.id} (memory and disk)`);
-      const memory = ctx.store.file(id, "fork-memory.bin");
-      await ctx.withAgent(source.id, (agent) => agent.request("pyro.fork", { memory, disk }));
-      await ctx.store.update(id, (r) => {
-        r.restore_from = memory;
-      });
-    } else {
+    if (source.state !== "started") {
       fs.copyFileSync(ctx.store.file(source.id, DISK_FILE), disk);
+      fs.chmodSync(disk, 0o600);
+      return { ...(await start(ctx, id)), forked_from: source.id };
     }
-    fs.chmodSync(disk, 0o600);
-    const started = await start(ctx, id);
-    return { ...started, forked_from: source.id };
+    ctx.progress(`copying ${source.name ?? source.id} (memory and disk)`);
+    // The fork's supervisor starts up while the parent is copied; it reads the record after.
+    const copied = copyRunning(ctx, source.id, id);
+    copied.catch(() => {});
+    await bringUp(ctx, record, false, copied);
+    trace("fork: started");
+    return { ...(await afterStart(ctx, record)), forked_from: source.id };
   } catch (error) {
     await destroy(ctx, id);
     throw error;
   }
+}
+
+/** Have a running workspace's supervisor copy it for fork `id`; note in its record how to restore. */
+async function copyRunning(ctx: WorkspaceContext, sourceId: string, id: string): Promise<void> {
+  trace("fork: saving source");
+  const disk = ctx.store.file(id, DISK_FILE);
+  const memory = ctx.store.file(id, "fork-memory.bin");
+  const delta = ctx.store.file(id, "fork-memory.delta");
+  const copied = await ctx.withAgent(sourceId, (agent) =>
+    agent.request("pyro.fork", { memory, disk, delta }),
+  );
+  fs.chmodSync(disk, 0o600);
+  const base = deltaBase(copied, delta);
+  await ctx.store.update(id, (r) => {
+    r.restore_from = memory;
+    r.restore_delta = base ? delta : null;
+    r.restore_base = base;
+  });
+  trace("fork: source saved");
+}
+
+/** The RAM file a supervisor's pyro.fork answer says the delta it wrote goes over (null: none). */
+function deltaBase(
+  answer: { delta?: { file: unknown; base: unknown } },
+  asked: string,
+): string | null {
+  const delta = answer.delta;
+  if (delta?.file !== asked || typeof delta.base !== "string" || !path.isAbsolute(delta.base))
+    return null;
+  return delta.base;
 }
 
 export async function deleteWorkspace(

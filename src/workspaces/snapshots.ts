@@ -9,6 +9,7 @@ import { ensurePrivateDir } from "../config/paths.js";
 import { ErrorCodes, PyroError } from "../errors.js";
 import { endRuntime, validateName, type WorkspaceRecord } from "../records/store.js";
 import { isEmptyTar } from "./archives.js";
+import { trace } from "../util/trace.js";
 import {
   BASELINE,
   BASELINE_FILE,
@@ -18,7 +19,15 @@ import {
   WORKSPACE_ROOT,
   type WorkspaceContext,
 } from "./context.js";
-import { bringUp, killProcesses } from "./lifecycle.js";
+import {
+  afterBringUp,
+  bringUp,
+  killProcesses,
+  refillStandby,
+  standbyReadyFor,
+} from "./lifecycle.js";
+import { isPyroError } from "../errors.js";
+import { WireCodes } from "../protocol/errors.js";
 import type { NamedSnapshot, Workspace } from "./payloads.js";
 
 /**
@@ -26,6 +35,10 @@ import type { NamedSnapshot, Workspace } from "./payloads.js";
  * /workspace as the environment ships it; restored from the warm image
  * when there is one), /workspace equal to the baseline or a named snapshot,
  * and a new journal. Id, name and labels stay.
+ *
+ * The fastest way first: taking over a ready standby VM; else, when the
+ * workspace runs, its own supervisor swaps in a new VM (no new process);
+ * else a new supervisor, as a start does.
  */
 export async function reset(
   ctx: WorkspaceContext,
@@ -35,18 +48,31 @@ export async function reset(
   const record = ctx.store.resolve(idOrName);
   const snapshot = options.snapshot ?? BASELINE;
   const source = snapshotFile(ctx, record, snapshot);
-  killProcesses(ctx, record);
-  fs.rmSync(ctx.store.file(record.id, DISK_FILE), { force: true });
+  trace("reset: start");
   fs.rmSync(ctx.store.file(record.id, JOURNAL_FILE), { force: true });
   fs.rmSync(ctx.store.file(record.id, EVENTS_FILE), { force: true });
-  await ctx.store.update(record.id, (r) => {
-    r.exec_sequence = 0;
-    r.supervisor_pid = null;
-    r.qemu_pid = null;
-    r.state = "stopped";
-    endRuntime(r, "the workspace was reset");
-  });
-  await bringUp(ctx, record, true);
+  const inPlace =
+    record.state === "started" &&
+    !standbyReadyFor(ctx, record) &&
+    (await resetInPlace(ctx, record));
+  if (!inPlace) {
+    killProcesses(ctx, record);
+    fs.rmSync(ctx.store.file(record.id, DISK_FILE), { force: true });
+    // Not fsynced: bringUp writes the record again at once.
+    await ctx.store.update(
+      record.id,
+      (r) => {
+        r.exec_sequence = 0;
+        r.supervisor_pid = null;
+        r.qemu_pid = null;
+        r.state = "stopped";
+        endRuntime(r, "the workspace was reset");
+      },
+      { durable: false },
+    );
+    await bringUp(ctx, record, true);
+  }
+  trace("reset: vm up");
   if (!isEmptyTar(source)) {
     ctx.progress(`restoring ${WORKSPACE_ROOT} from ${snapshot}`);
     await ctx.withAgent(record.id, (agent) =>
@@ -60,6 +86,34 @@ export async function reset(
     r.reset_at = new Date().toISOString();
   });
   return { ...ctx.payload(reset), restored_from: snapshot };
+}
+
+/**
+ * Have the workspace's running supervisor replace its VM (pyro.reset).
+ * False when it cannot (an older supervisor, or it is gone): the caller
+ * starts over the usual way. A new VM that does not come up is an error.
+ */
+async function resetInPlace(ctx: WorkspaceContext, record: WorkspaceRecord): Promise<boolean> {
+  try {
+    await ctx.withAgent(record.id, async (agent) => {
+      await ctx.store.update(record.id, (r) => {
+        r.exec_sequence = 0;
+        r.state = "starting";
+        r.busy_pid = process.pid;
+        endRuntime(r, "the workspace was reset");
+      });
+      await agent.request("pyro.reset", {});
+    });
+  } catch (error) {
+    const code = isPyroError(error) ? error.details?.guest_code : undefined;
+    // Busy or a failed new VM are the answer; anything else means "not this way".
+    if (code === WireCodes.Busy || code === WireCodes.ResetFailed) throw error;
+    trace(`reset: not in place (${isPyroError(error) ? error.message : String(error)})`);
+    return false;
+  }
+  await afterBringUp(ctx, record);
+  refillStandby(ctx, record);
+  return true;
 }
 
 export function snapshotFile(ctx: WorkspaceContext, record: WorkspaceRecord, name: string): string {
