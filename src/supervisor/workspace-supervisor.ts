@@ -171,6 +171,8 @@ export async function serveWorkspace(
   let vm = firstVm;
   let watcher = new PublishedPortWatcher(store, id, vm);
   let replacing = false;
+  /** The reset under way, if any: a stop waits for it rather than race the new VM. */
+  let replacement: Promise<unknown> | undefined;
   const retired = new WeakSet<MicroVm>();
   let vmGone = onFirstVmGone;
   /** Destroy a VM on purpose (its exit is then no failure). */
@@ -182,10 +184,15 @@ export async function serveWorkspace(
   };
 
   /** A reset: the VM goes, a new one comes up on a fresh disk (standby-less path). */
-  const replaceVm = async (): Promise<Record<string, unknown>> => {
+  const replaceVm = (): Promise<Record<string, unknown>> => {
     if (stopping || replacing)
       throw new OpError(WireCodes.Busy, "the workspace is stopping or resetting");
     replacing = true;
+    const done = swapVm();
+    replacement = done;
+    return done;
+  };
+  const swapVm = async (): Promise<Record<string, unknown>> => {
     try {
       watcher.stop();
       await retire(vm);
@@ -249,6 +256,7 @@ export async function serveWorkspace(
 
   /** Flush the guest's disk, then let QEMU quit cleanly. */
   const stop = async () => {
+    await replacement?.catch(() => {});
     if (stopping) return;
     stopping = true;
     await vm.agent.call("sync", {}).catch(() => {});
