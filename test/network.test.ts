@@ -31,8 +31,20 @@ async function create(...flags: string[]): Promise<Workspace> {
   return json;
 }
 
-async function exec(id: string, command: string): Promise<WorkspaceExecResult> {
-  const { json } = await runCliJson<WorkspaceExecResult>(["workspace", "exec", id, "--", command]);
+async function exec(
+  id: string,
+  command: string,
+  timeoutSeconds = 30,
+): Promise<WorkspaceExecResult> {
+  const { json } = await runCliJson<WorkspaceExecResult>([
+    "workspace",
+    "exec",
+    id,
+    "--timeout-seconds",
+    String(timeoutSeconds),
+    "--",
+    command,
+  ]);
   return json;
 }
 
@@ -126,6 +138,8 @@ describe("network policies", () => {
     const apt = await exec(
       ws.id,
       "apt-get update -q >/tmp/apt.log 2>&1; echo apt=$?; tail -1 /tmp/apt.log",
+      // The archive through the proxy: usually ~10 s, but once over 30 s under a loaded CI run.
+      120,
     );
     expect(apt.stdout).toMatch(/^apt=0\n/);
 
