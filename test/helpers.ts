@@ -144,3 +144,16 @@ export function pidAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** The addresses (hex, as /proc/net/tcp has them) listening on host TCP port `port`. */
+export function listeners(port: number): string[] {
+  const found: string[] = [];
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of fs.readFileSync(file, "utf8").split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const [address, hexPort] = (fields[1] ?? "").split(":");
+      if (fields[3] === "0A" && hexPort && parseInt(hexPort, 16) === port) found.push(address!);
+    }
+  }
+  return found;
+}

@@ -17,7 +17,7 @@ import type {
   WorkspaceExecResult,
   WorkspaceService,
 } from "../src/workspaces/payloads.js";
-import { runCli, runCliJson, sharedPaths, waitFor } from "./helpers.js";
+import { listeners, runCli, runCliJson, sharedPaths, waitFor } from "./helpers.js";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -76,18 +76,6 @@ function fetchHost(port: number): Promise<{ status: number; body: string } | { e
 }
 
 /** The local addresses a TCP port is listened on, from /proc/net/tcp{,6}. */
-function listeners(port: number): string[] {
-  const found: string[] = [];
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    for (const line of fs.readFileSync(file, "utf8").split("\n").slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      const [address, hexPort] = (fields[1] ?? "").split(":");
-      if (fields[3] === "0A" && hexPort && parseInt(hexPort, 16) === port) found.push(address!);
-    }
-  }
-  return found;
-}
-
 /** A guest Python probe: each target fetched, one line each ("target status" or "target error"). */
 const PROBE = `
 import os, sys, urllib.request

@@ -17,7 +17,7 @@ import {
   stopStandbys,
   type StandbyRecord,
 } from "../src/supervisor/standby-pool.js";
-import { pidAlive, runCli, runCliJson, sharedPaths, waitFor } from "./helpers.js";
+import { listeners, pidAlive, runCli, runCliJson, sharedPaths, waitFor } from "./helpers.js";
 
 const ON = { PYRO_STANDBY: "1" };
 const SLOT = { environment: "debian:12", vcpus: 1, memMib: 1024, network: false };
@@ -185,6 +185,34 @@ describe("standby VMs", () => {
     created.push(networked.json.id);
     expect(networked.json.boot_note).toBe(TOOK_OVER);
     expect(await sh(networked.json.id, "ls /sys/class/net | tr '\\n' ' '")).toBe("eth0 lo ");
+
+    // A reset that takes a standby over has closed the old VM's published ports when it answers.
+    await waitFor(() => liveStandby(paths, NET)?.state === "ready", 120_000, "the refill");
+    const publishing = await runCliJson<Ws>(
+      ["workspace", "create", "--network-policy", "egress+published-ports"],
+      ON,
+    );
+    created.push(publishing.json.id);
+    const service = await runCliJson<{ published_ports: { host_port: number }[] }>(
+      [
+        "workspace",
+        "service",
+        "start",
+        publishing.json.id,
+        "web",
+        "--publish",
+        "8000",
+        "--",
+        "sleep 600",
+      ],
+      ON,
+    );
+    const port = service.json.published_ports[0]!.host_port;
+    expect(listeners(port)).toEqual(["0100007F"]);
+    await waitFor(() => liveStandby(paths, NET)?.state === "ready", 120_000, "the refill");
+    const reset = await runCliJson<Ws>(["workspace", "reset", publishing.json.id], ON);
+    expect(reset.json.boot_note).toBe(TOOK_OVER);
+    expect(listeners(port)).toEqual([]);
 
     await waitFor(() => liveStandby(paths, NET)?.state === "ready", 120_000, "the refill");
     const allowed = await runCliJson<Ws>(

@@ -10,11 +10,24 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** Alive and not a zombie: it still holds its files, sockets and memory. */
+/**
+ * Alive and not a zombie: it still holds its files, sockets and memory.
+ * Every thread counts: a killed QEMU's main thread can be a zombie while
+ * another thread still tears down its memory and only then closes its files
+ * (its published ports among them).
+ */
 export function processRunning(pid: number): boolean {
   if (!processAlive(pid)) return false;
-  const state = statField(pid, 3);
-  return state !== undefined && state !== "Z";
+  let threads: string[];
+  try {
+    threads = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false; // gone meanwhile
+  }
+  return threads.some((tid) => {
+    const state = statField(`${pid}/task/${tid}`, 3);
+    return state !== undefined && state !== "Z" && state !== "X";
+  });
 }
 
 /**

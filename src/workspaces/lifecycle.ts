@@ -369,11 +369,6 @@ export async function bringUp(
   else
     await startSupervisor(ctx.paths, record.id, ctx.store.file(record.id, "supervisor.log"), gate);
   trace("bringUp: supervisor ready");
-  await afterBringUp(ctx, record);
-}
-
-/** A workspace's VM just came up: its secrets go in. */
-export async function afterBringUp(ctx: WorkspaceContext, record: WorkspaceRecord): Promise<void> {
   // /run/pyro-secrets is tmpfs: every boot, restore and reset writes the secrets again.
   await materializeSecrets(ctx, record);
 }
@@ -540,10 +535,14 @@ export async function destroy(ctx: WorkspaceContext, id: string): Promise<void> 
     const killed = killProcesses(ctx, raw);
     // A standby's QEMU does not name the workspace: it dies with its supervisor.
     if (raw.qemu_pid && isWorkspaceProcess(raw.qemu_pid)) killed.push(raw.qemu_pid);
-    // Returns once QEMU is gone, and with it every port it forwarded.
-    await waitUntil(() => !killed.some(processRunning), 10_000);
+    await waitGone(killed);
   }
   fs.rmSync(graveyard, { recursive: true, force: true });
+}
+
+/** Returns once processes just killed are gone, and with them every file and port they held. */
+export async function waitGone(killed: number[], timeoutMs = 10_000): Promise<void> {
+  await waitUntil(() => !killed.some(processRunning), timeoutMs);
 }
 
 /**
@@ -598,5 +597,6 @@ function isWorkspaceProcess(pid: number): boolean {
 
 async function waitUntil(predicate: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  // Polled finely: reset waits here on its way to answering.
+  while (!predicate() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }

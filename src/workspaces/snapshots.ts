@@ -19,13 +19,8 @@ import {
   WORKSPACE_ROOT,
   type WorkspaceContext,
 } from "./context.js";
-import {
-  afterBringUp,
-  bringUp,
-  killProcesses,
-  refillStandby,
-  standbyReadyFor,
-} from "./lifecycle.js";
+import { bringUp, killProcesses, refillStandby, standbyReadyFor, waitGone } from "./lifecycle.js";
+import { materializeSecrets } from "./secrets.js";
 import { isPyroError } from "../errors.js";
 import { WireCodes } from "../protocol/errors.js";
 import type { NamedSnapshot, Workspace } from "./payloads.js";
@@ -56,21 +51,22 @@ export async function reset(
     !standbyReadyFor(ctx, record) &&
     (await resetInPlace(ctx, record));
   if (!inPlace) {
-    killProcesses(ctx, record);
+    const killed = killProcesses(ctx, record);
     fs.rmSync(ctx.store.file(record.id, DISK_FILE), { force: true });
     // Not fsynced: bringUp writes the record again at once.
     await ctx.store.update(
       record.id,
       (r) => {
-        r.exec_sequence = 0;
+        startOver(r);
         r.supervisor_pid = null;
         r.qemu_pid = null;
         r.state = "stopped";
-        endRuntime(r, "the workspace was reset");
       },
       { durable: false },
     );
     await bringUp(ctx, record, true);
+    // The old QEMU's published ports are closed by the time reset answers.
+    await waitGone(killed);
   }
   trace("reset: vm up");
   if (!isEmptyTar(source)) {
@@ -88,6 +84,12 @@ export async function reset(
   return { ...ctx.payload(reset), restored_from: snapshot };
 }
 
+/** What every reset forgets, whichever way it goes: command numbering, services, shells, ports. */
+function startOver(r: WorkspaceRecord): void {
+  r.exec_sequence = 0;
+  endRuntime(r, "the workspace was reset");
+}
+
 /**
  * Have the workspace's running supervisor replace its VM (pyro.reset).
  * False when it cannot (an older supervisor, or it is gone): the caller
@@ -97,10 +99,9 @@ async function resetInPlace(ctx: WorkspaceContext, record: WorkspaceRecord): Pro
   try {
     await ctx.withAgent(record.id, async (agent) => {
       await ctx.store.update(record.id, (r) => {
-        r.exec_sequence = 0;
+        startOver(r);
         r.state = "starting";
         r.busy_pid = process.pid;
-        endRuntime(r, "the workspace was reset");
       });
       await agent.request("pyro.reset", {});
     });
@@ -111,7 +112,7 @@ async function resetInPlace(ctx: WorkspaceContext, record: WorkspaceRecord): Pro
     trace(`reset: not in place (${isPyroError(error) ? error.message : String(error)})`);
     return false;
   }
-  await afterBringUp(ctx, record);
+  await materializeSecrets(ctx, record); // the new VM's tmpfs has none yet
   refillStandby(ctx, record);
   return true;
 }
