@@ -243,7 +243,9 @@ describe("warm images", () => {
     const fromDisk = await runCliJson<Workspace>(["workspace", "fork", source.id]);
     cleanups.push(() => runCli(["workspace", "delete", fromDisk.json.id]));
     expect(fromDisk.json.boot_kind).toBe("cold");
-    expect(await exec(fromDisk.json.id, "ls")).toBe("f.txt\ng.txt\n");
+    expect(await exec(fromDisk.json.id, "ls; hostname")).toBe(
+      `f.txt\ng.txt\n${fromDisk.json.id.replace("_", "-")}\n`,
+    );
   });
 
   it("never fails a create on a damaged or mismatched snapshot: stale, then a cold boot", async () => {
@@ -289,7 +291,9 @@ describe("warm images", () => {
     expect(cold.state).toBe("started");
     expect(cold.boot_kind).toBe("cold");
     expect(cold.boot_note).toContain("damaged");
-    expect(await exec(cold.id, "echo works", env)).toBe("works\n");
+    expect(await exec(cold.id, "echo works; hostname", env)).toBe(
+      `works\n${cold.id.replace("_", "-")}\n`,
+    );
 
     // A snapshot made by another QEMU version is not used.
     expect((await runCliJson<PrepareResult>(["prepare", "--force"], env)).json.status).toBe(

@@ -41,7 +41,7 @@ export interface LaunchRequest {
   workspaceId?: string;
   /** Restore a warm image into the new `disk` when a valid one exists (otherwise boot cold). */
   warm?: boolean;
-  /** The guest's hostname when restored. */
+  /** The guest's hostname. */
   hostname?: string;
   /** Resume this memory snapshot on the existing `disk` (a fork); a cold boot of that disk if it fails. */
   restoreFrom?: string;
@@ -165,14 +165,14 @@ export async function launchVm(ctx: LaunchContext, request: LaunchRequest): Prom
       fs.existsSync(request.restoreFrom)
     ) {
       const delta = request.restoreDelta;
+      // A delta's pages go over the RAM file they were taken against (vm/fork-copy.ts).
+      const memory: GuestMemory | undefined = delta && {
+        kind: "file",
+        path: delta.base,
+        shared: false,
+      };
       try {
-        return delta
-          ? await restored(
-              request.restoreFrom,
-              { kind: "file", path: delta.base, shared: false },
-              delta.file,
-            )
-          : await restored(request.restoreFrom);
+        return await restored(request.restoreFrom, memory, delta?.file);
       } catch (error) {
         reason = `the memory copy could not be restored (${firstLine(error)})`;
       }

@@ -170,7 +170,6 @@ export async function serveWorkspace(
   const clients = new Set<net.Socket>();
   let vm = firstVm;
   let watcher = new PublishedPortWatcher(store, id, vm);
-  let replacing = false;
   /** The reset under way, if any: a stop waits for it rather than race the new VM. */
   let replacement: Promise<unknown> | undefined;
   const retired = new WeakSet<MicroVm>();
@@ -185,10 +184,9 @@ export async function serveWorkspace(
 
   /** A reset: the VM goes, a new one comes up on a fresh disk (standby-less path). */
   const replaceVm = (): Promise<Record<string, unknown>> => {
-    if (stopping || replacing)
+    if (stopping || replacement)
       throw new OpError(WireCodes.Busy, "the workspace is stopping or resetting");
-    replacing = true;
-    const done = swapVm();
+    const done = swapVm().finally(() => (replacement = undefined));
     replacement = done;
     return done;
   };
@@ -206,8 +204,6 @@ export async function serveWorkspace(
     } catch (error) {
       await finish("failed", `the reset could not start a new VM: ${toPyroError(error).message}`);
       throw error;
-    } finally {
-      replacing = false;
     }
   };
 
@@ -215,7 +211,7 @@ export async function serveWorkspace(
     serveClient(socket, () => vm.agent, clients, {
       stop: () => stop(),
       fork: (args) => {
-        if (replacing) throw new OpError(WireCodes.Busy, "the workspace is resetting");
+        if (replacement) throw new OpError(WireCodes.Busy, "the workspace is resetting");
         return forkInto(vm, diskFile, args);
       },
       reset: () => replaceVm(),

@@ -70,7 +70,7 @@ export interface BootOptions {
    * pages to write over `memory` (a private file mapping) first; see memory-delta.ts.
    */
   memoryDelta?: string;
-  /** The guest's hostname after a restore. */
+  /** The guest's hostname (a restored guest's is `pyro` when none is given). */
   hostname?: string;
   /**
    * A network device (policy egress or egress+published-ports; see
@@ -236,14 +236,17 @@ export class MicroVm {
       trace("vm: running");
       const agent = await connecting;
       // A restored guest wakes with the clock, entropy and name it was saved
-      // with; the refresh goes out with the hello, not after it.
+      // with; the refresh goes out with the hello, not after it. A cold-booted
+      // one (named `pyro` by its init) needs only its name.
       const refresh = options.restoreFrom
         ? agent.request("refresh", {
             time_ms: Date.now(),
             entropy: randomBytes(64).toString("base64"),
             hostname: options.hostname ?? "pyro",
           })
-        : Promise.resolve(undefined);
+        : options.hostname
+          ? agent.request("refresh", { hostname: options.hostname })
+          : Promise.resolve(undefined);
       refresh.catch(() => {});
       [vm.hello] = await vm.withDeadline(
         Promise.all([agent.hello(), refresh]),

@@ -58,6 +58,18 @@ describe("changedRuns", () => {
     ]);
   });
 
+  it("joins a run across the chunks the pagemap is read in (1 MiB: 131,072 pages)", () => {
+    const perChunk = (1024 * 1024) / 8;
+    const flags = new Array<number>(perChunk + 2).fill(PRESENT | FILE);
+    flags[0] = PRESENT;
+    for (let page = perChunk - 2; page < perChunk + 2; page++) flags[page] = PRESENT;
+    const mapping: RamMapping = { start: 5 * PAGE, pages: flags.length };
+    expect(changedRuns(pagemapFile(5, flags), mapping)).toEqual([
+      [0, 1],
+      [perChunk - 2, 4],
+    ]);
+  });
+
   it("refuses a short pagemap", () => {
     expect(() => changedRuns(pagemapFile(0, [PRESENT]), { start: 0, pages: 4 })).toThrow(
       /unexpected end/,

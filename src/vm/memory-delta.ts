@@ -58,17 +58,28 @@ export function findRamMapping(pid: number, file: string): RamMapping {
  * as the file does. `pagemap` is /proc/PID/pagemap (8 bytes per page).
  */
 export function changedRuns(pagemap: string, mapping: RamMapping): PageRun[] {
-  const entries = readExactly(pagemap, mapping.pages * 8, (mapping.start / PAGE) * 8);
   const runs: PageRun[] = [];
-  for (let page = 0; page < mapping.pages; page++) {
-    const high = entries.readUInt32LE(page * 8 + 4);
-    const present = (high & 0x8000_0000) !== 0;
-    const swapped = (high & 0x4000_0000) !== 0;
-    const fileBacked = (high & 0x2000_0000) !== 0;
-    if (!((present && !fileBacked) || swapped)) continue;
-    const last = runs[runs.length - 1];
-    if (last && last[0] + last[1] === page) last[1]++;
-    else runs.push([page, 1]);
+  // In chunks: the whole map is 2 MB per GiB of guest RAM.
+  const entries = Buffer.allocUnsafe(CHUNK);
+  const fd = fs.openSync(pagemap, "r");
+  try {
+    for (let base = 0; base < mapping.pages; base += CHUNK / 8) {
+      const count = Math.min(mapping.pages - base, CHUNK / 8);
+      readInto(fd, entries, count * 8, (mapping.start / PAGE + base) * 8);
+      for (let i = 0; i < count; i++) {
+        const high = entries.readUInt32LE(i * 8 + 4);
+        const present = (high & 0x8000_0000) !== 0;
+        const swapped = (high & 0x4000_0000) !== 0;
+        const fileBacked = (high & 0x2000_0000) !== 0;
+        if (!((present && !fileBacked) || swapped)) continue;
+        const page = base + i;
+        const last = runs[runs.length - 1];
+        if (last && last[0] + last[1] === page) last[1]++;
+        else runs.push([page, 1]);
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
   }
   return runs;
 }
@@ -165,16 +176,5 @@ function readInto(fd: number, buffer: Buffer, bytes: number, position: number): 
     const n = fs.readSync(fd, buffer, got, bytes - got, position + got);
     if (n <= 0) throw new Error("unexpected end of file");
     got += n;
-  }
-}
-
-function readExactly(file: string, bytes: number, position: number): Buffer {
-  const fd = fs.openSync(file, "r");
-  try {
-    const buffer = Buffer.alloc(bytes);
-    readInto(fd, buffer, bytes, position);
-    return buffer;
-  } finally {
-    fs.closeSync(fd);
   }
 }
