@@ -75,7 +75,6 @@ function fetchHost(port: number): Promise<{ status: number; body: string } | { e
   });
 }
 
-/** The local addresses a TCP port is listened on, from /proc/net/tcp{,6}. */
 /** A guest Python probe: each target fetched, one line each ("target status" or "target error"). */
 const PROBE = `
 import os, sys, urllib.request

@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { ensurePrivateDir } from "../config/paths.js";
-import { ErrorCodes, PyroError } from "../errors.js";
+import { ErrorCodes, isPyroError, PyroError } from "../errors.js";
 import { endRuntime, validateName, type WorkspaceRecord } from "../records/store.js";
 import { isEmptyTar } from "./archives.js";
 import { trace } from "../util/trace.js";
@@ -21,7 +21,6 @@ import {
 } from "./context.js";
 import { bringUp, killProcesses, refillStandby, standbyReadyFor, waitGone } from "./lifecycle.js";
 import { materializeSecrets } from "./secrets.js";
-import { isPyroError } from "../errors.js";
 import { WireCodes } from "../protocol/errors.js";
 import type { NamedSnapshot, Workspace } from "./payloads.js";
 
